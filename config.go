@@ -1,0 +1,181 @@
+package livegate
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/livegate/livegate/audit"
+	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/policy"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	DefaultAudience           = "livegate"
+	DefaultConnectTimeout     = 5 * time.Second
+	DefaultMaxTokenLifetime   = time.Hour
+	DefaultMaxInboundFrame    = 64 << 10
+	DefaultMaxOutboundMessage = 128 << 10
+	DefaultMaxChannels        = 128
+	DefaultSendQueueMessages  = 1024
+	DefaultSendQueueBytes     = 4 << 20
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultPingInterval       = 25 * time.Second
+	DefaultPongTimeout        = 10 * time.Second
+	DefaultCommandRate        = 100
+	DefaultCommandBurst       = 20
+	DefaultMaxRateWarnings    = 3
+)
+
+// Config configures a Gateway. The zero value of every field is the secure
+// default documented on it; only the token key is required.
+type Config struct {
+	// TokenAlgorithm pins the JWT algorithm of connection tokens: "HS256"
+	// (default), "EdDSA", "ES256" or "RS256". Tokens with any other
+	// algorithm, including "none", are refused.
+	TokenAlgorithm string
+	// TokenHMACSecret is the HS256 key, at least 32 bytes.
+	TokenHMACSecret []byte
+	// TokenPublicKey verifies EdDSA, ES256 and RS256 tokens.
+	TokenPublicKey crypto.PublicKey
+	// Audience must appear in every token's "aud"; default "livegate".
+	Audience string
+	// Issuer, when set, must equal every token's "iss".
+	Issuer string
+	// MaxTokenLifetime caps exp-iat of accepted tokens; default 1h.
+	MaxTokenLifetime time.Duration
+	// RequireTokenID refuses connect tokens without "jti". Tokens that carry
+	// a "jti" are single-use whatever this says.
+	RequireTokenID bool
+	// ReplayStore consumes single-use token ids; default in memory.
+	ReplayStore auth.ReplayStore
+
+	// Broker carries publications and history; default an in-memory
+	// broker owned (and closed) by the Gateway.
+	Broker broker.Broker
+	// Namespaces are the channel namespaces clients may use. Channels in
+	// any other namespace are refused.
+	Namespaces []policy.NamespaceConfig
+
+	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
+	// "app.example.com" or "*.example.com") whose browser pages may open a
+	// connection. Default: only the request's own host. Requests without an
+	// Origin header (non-browser clients) are not affected.
+	AllowedOrigins []string
+
+	// ConnectTimeout is how long a new socket has to send a valid connect
+	// frame; default 5s, then close 4408.
+	ConnectTimeout time.Duration
+	// MaxInboundFrame caps a client frame in bytes; default 64 KiB, larger
+	// frames close the socket with 1009.
+	MaxInboundFrame int64
+	// MaxOutboundMessage caps a server frame in bytes; default 128 KiB.
+	// Publish refuses larger messages with ErrTooLarge.
+	MaxOutboundMessage int
+	// MaxChannelsPerConn caps subscriptions per connection; default 128.
+	MaxChannelsPerConn int
+	// SendQueueMessages and SendQueueBytes bound each connection's outbound
+	// queue; defaults 1024 messages and 4 MiB. A client past either bound
+	// is closed 4503 (slow consumer).
+	SendQueueMessages int
+	SendQueueBytes    int
+	// WriteTimeout bounds one frame write; default 10s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings; default 25s. PongTimeout
+	// is how long it waits for the pong before closing; default 10s.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+
+	// CommandRate and CommandBurst set each connection's token bucket on
+	// inbound commands; defaults 100/s and 20. A negative rate disables
+	// the limit.
+	CommandRate  float64
+	CommandBurst int
+	// MaxRateWarnings is how many rate_limited replies a connection gets
+	// before it is closed 4429; default 3.
+	MaxRateWarnings int
+
+	// EnableCompression turns on permessage-deflate; default off.
+	EnableCompression bool
+
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// SecurityEvents receives every rejection; default logs them to Logger.
+	SecurityEvents audit.Sink
+	// Debug adds error details to client replies. Never enable it in
+	// production.
+	Debug bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.TokenAlgorithm == "" {
+		c.TokenAlgorithm = "HS256"
+	}
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxTokenLifetime, DefaultMaxTokenLifetime)
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PongTimeout, DefaultPongTimeout)
+	if c.MaxInboundFrame == 0 {
+		c.MaxInboundFrame = DefaultMaxInboundFrame
+	}
+	defInt(&c.MaxOutboundMessage, DefaultMaxOutboundMessage)
+	defInt(&c.MaxChannelsPerConn, DefaultMaxChannels)
+	defInt(&c.SendQueueMessages, DefaultSendQueueMessages)
+	defInt(&c.SendQueueBytes, DefaultSendQueueBytes)
+	defInt(&c.CommandBurst, DefaultCommandBurst)
+	defInt(&c.MaxRateWarnings, DefaultMaxRateWarnings)
+	if c.CommandRate == 0 {
+		c.CommandRate = DefaultCommandRate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SecurityEvents == nil {
+		c.SecurityEvents = audit.NewSlogSink(c.Logger)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	positive := func(name string, ok bool) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("livegate: config %s must be positive", name))
+		}
+	}
+	positive("ConnectTimeout", c.ConnectTimeout > 0)
+	positive("MaxTokenLifetime", c.MaxTokenLifetime > 0)
+	positive("MaxInboundFrame", c.MaxInboundFrame > 0)
+	positive("MaxOutboundMessage", c.MaxOutboundMessage > 0)
+	positive("MaxChannelsPerConn", c.MaxChannelsPerConn > 0)
+	positive("SendQueueMessages", c.SendQueueMessages > 0)
+	positive("SendQueueBytes", c.SendQueueBytes >= c.MaxOutboundMessage)
+	positive("WriteTimeout", c.WriteTimeout > 0)
+	positive("PingInterval", c.PingInterval > 0)
+	positive("PongTimeout", c.PongTimeout > 0)
+	positive("CommandBurst", c.CommandBurst > 0)
+	positive("MaxRateWarnings", c.MaxRateWarnings > 0)
+	return errors.Join(errs...)
+}

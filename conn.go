@@ -1,0 +1,566 @@
+package livegate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/livegate/livegate/audit"
+	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/internal/wsconn"
+	"github.com/livegate/livegate/policy"
+	"github.com/livegate/livegate/protocol"
+)
+
+// conn is one client connection. The reader goroutine (serve) owns the
+// identity and subscriptions; the writer goroutine drains queue.
+type conn struct {
+	g     *Gateway
+	ws    *websocket.Conn
+	id    string
+	ip    string
+	queue *wsconn.Queue
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	// Owned by the reader goroutine.
+	identity  auth.Identity
+	connected bool
+	subs      map[string]*subscription
+	limiter   *rate.Limiter
+	warnings  int
+	expiry    *time.Timer
+
+	closeCode atomic.Int32
+	pingTimer *time.Timer
+	done      chan struct{}
+}
+
+func (g *Gateway) newConn(ws *websocket.Conn, ip string) *conn {
+	ctx, stop := context.WithCancel(context.Background())
+	c := &conn{
+		g:     g,
+		ws:    ws,
+		id:    fmt.Sprintf("%s-%x", g.idBase, g.nextID.Add(1)),
+		ip:    ip,
+		queue: wsconn.NewQueue(g.cfg.SendQueueMessages, g.cfg.SendQueueBytes),
+		ctx:   ctx,
+		stop:  stop,
+		done:  make(chan struct{}),
+	}
+	if g.cfg.CommandRate > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(g.cfg.CommandRate), g.cfg.CommandBurst)
+	}
+	ws.SetReadLimit(g.cfg.MaxInboundFrame)
+	return c
+}
+
+// serve runs the connection until it closes.
+func (c *conn) serve() {
+	defer c.cleanup()
+	go c.writeLoop()
+	connectTimer := time.AfterFunc(c.g.cfg.ConnectTimeout, func() {
+		c.event(audit.TypeConnectTimeout, audit.SeverityInfo, "deadline", "")
+		c.close(protocol.CloseConnectTimeout)
+	})
+	defer connectTimer.Stop()
+	c.pingTimer = time.AfterFunc(c.g.cfg.PingInterval, c.ping)
+
+	for {
+		typ, frame, err := c.ws.Read(c.ctx)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if typ != websocket.MessageText {
+			c.protocolError("binary frame")
+			return
+		}
+		cmd, err := protocol.DecodeCommand(frame)
+		if err != nil {
+			c.protocolError(err.Error())
+			return
+		}
+		if !c.connected {
+			if cmd.Method != protocol.MethodConnect {
+				c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", cmd.Method)
+				c.close(protocol.CloseUnauthorized)
+				return
+			}
+			if !c.handleConnect(cmd) {
+				return
+			}
+			connectTimer.Stop()
+			continue
+		}
+		if !c.allow(cmd) {
+			return
+		}
+		if !c.dispatch(cmd) {
+			return
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The peer closed, or our close handshake completed.
+	case websocket.CloseStatus(err) == -1 && errors.Is(err, context.Canceled):
+	default:
+		if isTooBig(err) {
+			c.event(audit.TypeFrameTooBig, audit.SeverityWarning, "frame_too_big", "")
+			c.closeCode.CompareAndSwap(0, int32(protocol.CloseTooBig))
+		}
+	}
+	c.close(0)
+}
+
+func isTooBig(err error) bool {
+	return errors.Is(err, websocket.ErrMessageTooBig) || websocket.CloseStatus(err) == websocket.StatusMessageTooBig
+}
+
+// allow applies the per-connection command rate limit. It returns false
+// when the connection was closed.
+func (c *conn) allow(cmd protocol.Command) bool {
+	if c.limiter == nil || c.limiter.AllowN(c.g.cfg.Now(), 1) {
+		return true
+	}
+	c.warnings++
+	if c.warnings > c.g.cfg.MaxRateWarnings {
+		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "command_rate", "")
+		c.close(protocol.CloseRateLimited)
+		return false
+	}
+	c.event(audit.TypeRateLimited, audit.SeverityInfo, "command_rate", cmd.Method)
+	c.replyError(cmd.ID, protocol.NewError(protocol.CodeRateLimited), nil)
+	return true
+}
+
+// dispatch runs one command after connect. It returns false when the
+// connection was closed.
+func (c *conn) dispatch(cmd protocol.Command) bool {
+	switch cmd.Method {
+	case protocol.MethodSubscribe:
+		var p protocol.SubscribeParams
+		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+			c.protocolError(err.Error())
+			return false
+		}
+		c.handleSubscribe(cmd.ID, p)
+	case protocol.MethodUnsubscribe:
+		var p protocol.UnsubscribeParams
+		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+			c.protocolError(err.Error())
+			return false
+		}
+		c.handleUnsubscribe(cmd.ID, p)
+	case protocol.MethodEvent:
+		var p protocol.EventParams
+		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+			c.protocolError(err.Error())
+			return false
+		}
+		c.handleEvent(cmd.ID, p)
+	case protocol.MethodPublish:
+		var p protocol.PublishParams
+		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+			c.protocolError(err.Error())
+			return false
+		}
+		c.handlePublish(cmd.ID, p)
+	case protocol.MethodRefresh:
+		var p protocol.RefreshParams
+		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+			c.protocolError(err.Error())
+			return false
+		}
+		c.handleRefresh(cmd.ID, p)
+	case protocol.MethodConnect:
+		c.protocolError("second connect")
+		return false
+	}
+	return true
+}
+
+func (c *conn) handleConnect(cmd protocol.Command) bool {
+	var p protocol.ConnectParams
+	if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
+		c.protocolError(err.Error())
+		return false
+	}
+	id, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
+	if err != nil {
+		c.authFailed(err)
+		return false
+	}
+	if id.TokenID != "" {
+		if err := c.g.replay.Consume(c.ctx, id.TokenID, id.ExpiresAt); err != nil {
+			typ := audit.TypeAuthFailed
+			if errors.Is(err, auth.ErrReplayed) {
+				typ = audit.TypeTokenReplayed
+			}
+			c.identity = id
+			c.event(typ, audit.SeverityCritical, "replay", "")
+			c.close(protocol.CloseUnauthorized)
+			return false
+		}
+	}
+	c.identity = id
+	c.connected = true
+	c.subs = make(map[string]*subscription)
+	c.armExpiry()
+	res, _ := json.Marshal(protocol.ConnectResult{
+		Client:  c.id,
+		User:    id.User,
+		Expires: id.ExpiresAt.Unix(),
+		Ping:    int(c.g.cfg.PingInterval / time.Second),
+	})
+	c.reply(cmd.ID, res)
+	return true
+}
+
+func (c *conn) authFailed(err error) {
+	reason := "invalid"
+	var te *auth.TokenError
+	if errors.As(err, &te) {
+		reason = te.Reason
+	}
+	c.event(audit.TypeAuthFailed, audit.SeverityWarning, reason, "")
+	c.close(protocol.CloseUnauthorized)
+}
+
+// armExpiry closes the connection 4409 when its token expires.
+func (c *conn) armExpiry() {
+	d := c.identity.ExpiresAt.Sub(c.g.cfg.Now())
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(d, func() {
+		c.event(audit.TypeTokenExpired, audit.SeverityInfo, "expired", "")
+		c.close(protocol.CloseTokenExpired)
+	})
+}
+
+func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) {
+	nid, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
+	if err == nil && (nid.User != c.identity.User || nid.Session != c.identity.Session || nid.Tenant != c.identity.Tenant) {
+		err = errors.New("identity mismatch")
+	}
+	if err == nil && nid.TokenID != "" {
+		err = c.g.replay.Consume(c.ctx, nid.TokenID, nid.ExpiresAt)
+	}
+	if err != nil {
+		reason := "invalid"
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			reason = te.Reason
+		} else if errors.Is(err, auth.ErrReplayed) {
+			reason = "replay"
+		} else {
+			reason = err.Error()
+		}
+		c.event(audit.TypeRefreshFailed, audit.SeverityWarning, reason, "")
+		c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
+		return
+	}
+	c.identity = nid
+	c.armExpiry()
+	res, _ := json.Marshal(protocol.RefreshResult{Expires: nid.ExpiresAt.Unix()})
+	c.reply(id, res)
+}
+
+func (c *conn) subject() policy.Subject { return policy.Subject{User: c.identity.User} }
+
+func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
+	_, err := c.g.policies.CanSubscribe(c.subject(), p.Channel)
+	if err != nil {
+		c.event(audit.TypeChannelDenied, audit.SeverityWarning, policyReason(err), p.Channel)
+		c.replyError(id, protocol.NewError(protocol.CodeForbidden), err)
+		return
+	}
+	if _, dup := c.subs[p.Channel]; dup {
+		c.replyError(id, protocol.NewError(protocol.CodeBadRequest), errors.New("already subscribed"))
+		return
+	}
+	if len(c.subs) >= c.g.cfg.MaxChannelsPerConn {
+		c.event(audit.TypeChannelDenied, audit.SeverityWarning, "channel_limit", p.Channel)
+		c.replyError(id, protocol.NewError(protocol.CodeLimitExceeded), nil)
+		return
+	}
+	s := &subscription{c: c, channel: p.Channel}
+	if err := c.g.hub.add(c.ctx, s); err != nil {
+		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
+		return
+	}
+	req := broker.HistoryRequest{}
+	if p.Since != nil {
+		req.Since = &broker.Position{Offset: p.Since.Offset, Epoch: p.Since.Epoch}
+	}
+	hist, err := c.g.broker.History(c.ctx, p.Channel, req)
+	if err != nil {
+		c.g.hub.remove(s)
+		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
+		return
+	}
+	res := protocol.SubscribeResult{Offset: hist.Position.Offset, Epoch: hist.Position.Epoch}
+	if p.Since != nil {
+		recovered := hist.Complete
+		res.Recovered = &recovered
+		if len(hist.Publications) > 0 {
+			res.Publications = make([]protocol.Publication, len(hist.Publications))
+			for i, pub := range hist.Publications {
+				res.Publications[i] = protocol.Publication{Offset: pub.Offset, Data: pub.Data}
+			}
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		c.g.hub.remove(s)
+		c.replyError(id, protocol.NewError(protocol.CodeInternal), err)
+		return
+	}
+	if len(b)+32 > c.g.cfg.MaxOutboundMessage && len(res.Publications) > 0 {
+		// Too much to recover in one reply: say so rather than drop silently.
+		f := false
+		res.Recovered, res.Publications = &f, nil
+		b, _ = json.Marshal(res)
+	}
+	c.subs[p.Channel] = s
+	s.goLive(protocol.AppendReply(nil, id, b), hist.Position)
+}
+
+func (c *conn) handleUnsubscribe(id uint64, p protocol.UnsubscribeParams) {
+	s, ok := c.subs[p.Channel]
+	if !ok {
+		c.replyError(id, protocol.NewError(protocol.CodeBadRequest), errors.New("not subscribed"))
+		return
+	}
+	delete(c.subs, p.Channel)
+	c.g.hub.remove(s)
+	c.reply(id, []byte("{}"))
+}
+
+func (c *conn) handlePublish(id uint64, p protocol.PublishParams) {
+	ns, err := c.g.policies.CanPublish(c.subject(), p.Channel)
+	if err != nil {
+		c.event(audit.TypePublishDenied, audit.SeverityWarning, policyReason(err), p.Channel)
+		c.replyError(id, protocol.NewError(protocol.CodeForbidden), err)
+		return
+	}
+	if len(p.Data) == 0 {
+		c.replyError(id, protocol.NewError(protocol.CodeBadRequest), errors.New("no data"))
+		return
+	}
+	// p.Data aliases the read buffer, which is not reused; it is safe to keep.
+	res, err := c.g.publish(c.ctx, p.Channel, p.Data, ns)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		c.replyError(id, protocol.NewError(protocol.CodeTooLarge), err)
+		return
+	case err != nil:
+		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
+		return
+	}
+	b, _ := json.Marshal(protocol.PublishResult{Offset: res.Offset, Epoch: res.Epoch})
+	c.reply(id, b)
+}
+
+// notAvailable is the single reply for unknown, guarded and forbidden
+// event names: the bytes differ only by id.
+var notAvailable = protocol.NewError(protocol.CodeNotAvailable)
+
+func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
+	var rh *registeredHandler
+	if policy.ValidEventName(p.Name) {
+		rh = c.g.handler(p.Name)
+	}
+	if rh == nil {
+		c.event(audit.TypeEventDenied, audit.SeverityWarning, "unknown_event", p.Name)
+		c.replyError(id, notAvailable, nil)
+		return
+	}
+	req := &Request{ConnID: c.id, Identity: c.identity, Event: p.Name, Payload: p.Payload}
+	result, err := rh.call(c.ctx, req)
+	if err != nil {
+		var pe *panicError
+		if errors.As(err, &pe) {
+			c.event(audit.TypeHandlerPanic, audit.SeverityCritical, "panic", p.Name)
+			c.g.cfg.Logger.Error("handler panic", "event", p.Name, "conn", c.id,
+				"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		} else {
+			c.g.cfg.Logger.Debug("handler error", "event", p.Name, "conn", c.id, "err", err)
+		}
+		c.replyError(id, clientError(err), err)
+		return
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		c.g.cfg.Logger.Error("handler result not encodable", "event", p.Name, "err", err)
+		c.replyError(id, protocol.NewError(protocol.CodeInternal), err)
+		return
+	}
+	if len(b)+32 > c.g.cfg.MaxOutboundMessage {
+		c.replyError(id, protocol.NewError(protocol.CodeTooLarge), ErrTooLarge)
+		return
+	}
+	c.reply(id, b)
+}
+
+func policyReason(err error) string {
+	switch {
+	case errors.Is(err, policy.ErrInvalidChannel):
+		return "invalid_channel"
+	case errors.Is(err, policy.ErrUnknownNamespace):
+		return "unknown_namespace"
+	default:
+		return "denied"
+	}
+}
+
+func (c *conn) reply(id uint64, result []byte) {
+	c.send(protocol.AppendReply(make([]byte, 0, len(result)+24), id, result))
+}
+
+// replyError sends e; in debug mode cause's text is added as detail.
+func (c *conn) replyError(id uint64, e *protocol.Error, cause error) {
+	if c.g.cfg.Debug && cause != nil {
+		e = &protocol.Error{Code: e.Code, Message: e.Message, Detail: cause.Error()}
+	}
+	c.send(protocol.AppendErrorReply(nil, id, e))
+}
+
+// send queues a frame; a full queue closes the connection as a slow
+// consumer.
+func (c *conn) send(frame []byte) {
+	if err := c.queue.Push(frame); errors.Is(err, wsconn.ErrFull) {
+		c.closeSlow()
+	}
+}
+
+func (c *conn) closeSlow() {
+	c.event(audit.TypeSlowConsumer, audit.SeverityWarning, "queue_full", "")
+	c.closeNow(protocol.CloseSlowConsumer)
+}
+
+func (c *conn) protocolError(detail string) {
+	c.event(audit.TypeProtocolError, audit.SeverityWarning, "malformed", detail)
+	c.close(protocol.CloseMalformed)
+}
+
+// writeLoop drains the queue until it is closed, then performs the close
+// handshake with the connection's close code, so frames queued before a
+// close (a last error reply) reach the client first.
+func (c *conn) writeLoop() {
+	defer close(c.done)
+	defer c.stop()
+	for {
+		<-c.queue.Ready()
+		frames, ok := c.queue.Drain()
+		if !ok {
+			break
+		}
+		if !c.writeBatch(frames) {
+			c.queue.Close()
+			break
+		}
+	}
+	code := protocol.CloseCode(c.closeCode.Load())
+	if code == 0 {
+		code = protocol.CloseNormal
+	}
+	// Close is bounded: 5 s to write the frame, 5 s for the peer's answer.
+	_ = c.ws.Close(websocket.StatusCode(code), code.String())
+}
+
+// writeBatch writes frames under one WriteTimeout deadline; a write that
+// cannot finish in time closes the connection.
+func (c *conn) writeBatch(frames [][]byte) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.WriteTimeout)
+	defer cancel()
+	for _, f := range frames {
+		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+			c.close(0)
+			return false
+		}
+	}
+	return true
+}
+
+// ping runs on a timer: it pings and waits for the pong, aborting a
+// connection that does not answer within PongTimeout.
+func (c *conn) ping() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.PongTimeout)
+	defer cancel()
+	if err := c.ws.Ping(ctx); err != nil {
+		if c.ctx.Err() == nil {
+			c.g.cfg.Logger.Debug("ping failed", "conn", c.id, "err", err)
+			c.abort()
+		}
+		return
+	}
+	c.pingTimer.Reset(c.g.cfg.PingInterval)
+}
+
+// close starts closing the connection with code (0 keeps an earlier
+// code, else 1000): queued frames are flushed, then the close frame is
+// sent. It never blocks.
+func (c *conn) close(code protocol.CloseCode) {
+	if code != 0 {
+		c.closeCode.CompareAndSwap(0, int32(code))
+	}
+	c.queue.Seal()
+}
+
+// closeNow closes with code, dropping queued frames.
+func (c *conn) closeNow(code protocol.CloseCode) {
+	c.closeCode.CompareAndSwap(0, int32(code))
+	c.queue.Close()
+}
+
+// abort drops the connection without a close handshake.
+func (c *conn) abort() {
+	c.queue.Close()
+	c.stop()
+	_ = c.ws.CloseNow()
+}
+
+func (c *conn) cleanup() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.g.cfg.Logger.Error("connection cleanup panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	c.close(0)
+	for _, s := range c.subs {
+		c.g.hub.remove(s)
+	}
+	c.subs = nil
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	<-c.done
+}
+
+func (c *conn) event(typ string, sev audit.Severity, reason, detail string) {
+	c.g.securityEvent(c.ctx, audit.Event{
+		Type: typ, Severity: sev, Reason: reason, Detail: detail,
+		User: c.identity.User, Session: c.identity.Session, Tenant: c.identity.Tenant,
+		IP: c.ip, ConnID: c.id,
+	})
+}

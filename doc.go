@@ -1,0 +1,33 @@
+// Package livegate is a secure-by-default real-time gateway for web
+// applications.
+//
+// A Gateway terminates WebSocket connections speaking protocol v1
+// (subprotocol "livegate.v1", see docs/protocol.md), authenticates each with
+// a short-lived signed token, routes client events to explicitly registered
+// handlers, and fans server publications out over channels with per-channel
+// history so reconnecting clients recover what they missed.
+//
+// Start with New, register handlers with Gateway.Handle, mount the gateway
+// on a mux and publish with Gateway.Publish:
+//
+//	gw, err := livegate.New(livegate.Config{
+//		TokenHMACSecret: secret, // at least 32 bytes
+//		Namespaces: []policy.NamespaceConfig{
+//			{Name: "room", Subscribe: policy.SubscribeAuthenticated, HistorySize: 100},
+//		},
+//	})
+//	gw.Handle("say", livegate.HandlerFunc[Say](say))
+//	mux.Handle("/ws", gw)
+//	defer gw.Shutdown(ctx)
+//
+// Everything is denied unless configured: a namespace must be declared
+// before its channels can be used, clients may not publish unless the
+// namespace allows it, and only registered event names run.
+//
+// Concurrency: every Gateway method is safe for concurrent use. Each
+// connection has one reader goroutine, which runs that connection's event
+// handlers one at a time, and one writer goroutine draining a bounded queue;
+// a client that cannot keep up is disconnected rather than buffered without
+// bound. Handlers of different connections run concurrently and should
+// return quickly.
+package livegate

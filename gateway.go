@@ -1,0 +1,393 @@
+package livegate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/livegate/livegate/audit"
+	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/policy"
+	"github.com/livegate/livegate/protocol"
+)
+
+// Gateway is a running livegate instance. It is an http.Handler that
+// accepts WebSocket connections; mount it on the path clients dial (the
+// dev server uses /ws). Create it with New.
+type Gateway struct {
+	cfg        Config
+	verifier   *auth.Verifier
+	replay     auth.ReplayStore
+	broker     broker.Broker
+	ownBroker  bool
+	policies   *policy.Set
+	events     audit.Sink
+	hub        *hub
+	acceptOpts websocket.AcceptOptions
+
+	handlersMu sync.RWMutex
+	handlers   map[string]*registeredHandler
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{}
+	connWG  sync.WaitGroup
+	closing atomic.Bool
+	nextID  atomic.Uint64
+	idBase  string
+
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+}
+
+// sweeper is implemented by back ends that drop expired entries on demand.
+type sweeper interface{ Sweep() int }
+
+// SweepInterval is how often the gateway sweeps the expired entries of its
+// in-memory broker and replay store.
+const SweepInterval = 30 * time.Second
+
+func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
+	defer close(g.sweepDone)
+	t := time.NewTicker(SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, s := range targets {
+				if n := s.Sweep(); n > 0 {
+					g.cfg.Logger.Debug("swept expired entries", "count", n)
+				}
+			}
+		}
+	}
+}
+
+// New validates cfg and returns a Gateway ready to be mounted.
+func New(cfg Config) (*Gateway, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(auth.VerifierConfig{
+		Algorithm:   cfg.TokenAlgorithm,
+		HMACSecret:  cfg.TokenHMACSecret,
+		PublicKey:   cfg.TokenPublicKey,
+		Audience:    cfg.Audience,
+		Issuer:      cfg.Issuer,
+		MaxLifetime: cfg.MaxTokenLifetime,
+		RequireJTI:  cfg.RequireTokenID,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("livegate: token verification: %w", err)
+	}
+	ps, err := policy.NewSet(cfg.Namespaces...)
+	if err != nil {
+		return nil, fmt.Errorf("livegate: %w", err)
+	}
+	seed, err := auth.GenerateSecret(6)
+	if err != nil {
+		return nil, fmt.Errorf("livegate: %w", err)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		verifier: v,
+		replay:   cfg.ReplayStore,
+		broker:   cfg.Broker,
+		policies: ps,
+		events:   cfg.SecurityEvents,
+		handlers: make(map[string]*registeredHandler),
+		conns:    make(map[*conn]struct{}),
+		idBase:   fmt.Sprintf("%x", seed),
+	}
+	if g.replay == nil {
+		g.replay = auth.NewMemoryReplayStore(cfg.Now)
+	}
+	if g.broker == nil {
+		g.broker = broker.NewMemory(broker.MemoryConfig{Now: cfg.Now})
+		g.ownBroker = true
+	}
+	var targets []sweeper
+	for _, t := range []any{g.replay, g.broker} {
+		if s, ok := t.(sweeper); ok {
+			targets = append(targets, s)
+		}
+	}
+	sweepCtx, stop := context.WithCancel(context.Background())
+	g.stopSweep, g.sweepDone = stop, make(chan struct{})
+	go g.sweepLoop(sweepCtx, targets)
+	g.hub = newHub(g.broker)
+	g.broker.SetHandler(g.hub)
+	g.acceptOpts = websocket.AcceptOptions{
+		Subprotocols:    []string{protocol.Subprotocol},
+		OriginPatterns:  cfg.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	}
+	if cfg.EnableCompression {
+		g.acceptOpts.CompressionMode = websocket.CompressionContextTakeover
+	}
+	return g, nil
+}
+
+// Handle registers the handler for client events called name. Only
+// registered names ever run; name must match ^[a-z][a-z0-9_]{0,63}$.
+// Handlers may be registered while the gateway serves.
+func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
+	if !policy.ValidEventName(name) {
+		return fmt.Errorf("%w: %q", ErrInvalidEventName, name)
+	}
+	if h == nil {
+		return errors.New("livegate: nil handler")
+	}
+	rh := &registeredHandler{name: name, h: h}
+	for _, o := range opts {
+		o(rh)
+	}
+	g.handlersMu.Lock()
+	defer g.handlersMu.Unlock()
+	if _, dup := g.handlers[name]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateHandler, name)
+	}
+	g.handlers[name] = rh
+	return nil
+}
+
+func (g *Gateway) handler(name string) *registeredHandler {
+	g.handlersMu.RLock()
+	h := g.handlers[name]
+	g.handlersMu.RUnlock()
+	return h
+}
+
+// PublishResult is the stream position of a publication.
+type PublishResult struct {
+	Offset uint64
+	Epoch  string
+}
+
+// Publish sends data to every subscriber of channel on every node. data is
+// encoded as JSON, except json.RawMessage and []byte, which must already
+// be valid JSON. The channel's namespace must be configured; its history
+// settings apply.
+func (g *Gateway) Publish(ctx context.Context, channel string, data any) (PublishResult, error) {
+	if g.closing.Load() {
+		return PublishResult{}, ErrClosed
+	}
+	ns, err := g.policies.Lookup(channel)
+	switch {
+	case errors.Is(err, policy.ErrInvalidChannel):
+		return PublishResult{}, ErrInvalidChannel
+	case errors.Is(err, policy.ErrUnknownNamespace):
+		return PublishResult{}, ErrUnknownNamespace
+	case err != nil:
+		return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
+	}
+	var raw []byte
+	switch d := data.(type) {
+	case json.RawMessage:
+		raw = d
+	case []byte:
+		raw = d
+	default:
+		raw, err = json.Marshal(data)
+		if err != nil {
+			return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
+		}
+	}
+	if !json.Valid(raw) {
+		return PublishResult{}, ErrInvalidData
+	}
+	return g.publish(ctx, channel, raw, ns)
+}
+
+func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns policy.NamespaceConfig) (PublishResult, error) {
+	// The offset has at most 20 digits and the epoch is short; checking
+	// with the maximum keeps the frame within the limit once encoded.
+	if protocol.PushSize(channel, 1<<63, "", raw)+64 > g.cfg.MaxOutboundMessage {
+		return PublishResult{}, ErrTooLarge
+	}
+	pos, err := g.broker.Publish(ctx, channel, raw, broker.PublishOptions{
+		HistorySize: ns.HistorySize,
+		HistoryTTL:  ns.HistoryTTL,
+	})
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
+	}
+	return PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}
+
+// ServeHTTP accepts a WebSocket connection. Requests that are not a GET
+// upgrade offering subprotocol livegate.v1 from an allowed origin are
+// refused before the upgrade.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := peerIP(r)
+	reject := func(status int, reason string) {
+		g.securityEvent(r.Context(), audit.Event{
+			Type: audit.TypeUpgradeRejected, Severity: audit.SeverityWarning,
+			IP: ip, Reason: reason,
+		})
+		http.Error(w, http.StatusText(status), status)
+	}
+	if g.closing.Load() {
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		reject(http.StatusMethodNotAllowed, "method")
+		return
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		reject(http.StatusUpgradeRequired, "not_websocket")
+		return
+	}
+	if !g.originAllowed(r) {
+		reject(http.StatusForbidden, "origin")
+		return
+	}
+	if !headerHasToken(r.Header, "Sec-WebSocket-Protocol", protocol.Subprotocol) {
+		reject(http.StatusBadRequest, "subprotocol")
+		return
+	}
+	ws, err := websocket.Accept(w, r, &g.acceptOpts)
+	if err != nil {
+		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
+		return
+	}
+	c := g.newConn(ws, ip)
+	if !g.track(c) {
+		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
+		return
+	}
+	defer g.untrack(c)
+	c.serve()
+}
+
+func (g *Gateway) track(c *conn) bool {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	if g.closing.Load() {
+		return false
+	}
+	g.conns[c] = struct{}{}
+	g.connWG.Add(1)
+	return true
+}
+
+func (g *Gateway) untrack(c *conn) {
+	g.connsMu.Lock()
+	delete(g.conns, c)
+	g.connsMu.Unlock()
+	g.connWG.Done()
+}
+
+// Connections returns the number of open connections on this node.
+func (g *Gateway) Connections() int {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	return len(g.conns)
+}
+
+// Shutdown stops accepting connections, closes every open connection with
+// 1001 (going away) and waits until their goroutines have finished or ctx
+// is done. It then closes the broker the gateway created. http.Server's
+// Shutdown does not wait for WebSockets; call this as well.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.connsMu.Lock()
+	already := g.closing.Swap(true)
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.connsMu.Unlock()
+	for _, c := range conns {
+		c.close(protocol.CloseGoingAway)
+	}
+	done := make(chan struct{})
+	go func() { g.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("livegate: shutdown: %w", ctx.Err())
+	}
+	if !already {
+		g.stopSweep()
+		<-g.sweepDone
+	}
+	if !already && g.ownBroker {
+		if cerr := g.broker.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("livegate: shutdown: %w", cerr)
+		}
+	}
+	return err
+}
+
+// Close is Shutdown with a five second limit.
+func (g *Gateway) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return g.Shutdown(ctx)
+}
+
+func (g *Gateway) securityEvent(ctx context.Context, e audit.Event) {
+	if e.Time.IsZero() {
+		e.Time = g.cfg.Now()
+	}
+	g.events.Record(ctx, e)
+}
+
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range g.cfg.AllowedOrigins {
+		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,102 @@
+package livegate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/protocol"
+)
+
+// Request is one client event delivered to a Handler.
+type Request struct {
+	// ConnID identifies the connection on this node.
+	ConnID string
+	// Identity is what the connection's verified token says about the user.
+	Identity auth.Identity
+	// Event is the event name.
+	Event string
+	// Payload is the raw JSON payload, at most Config.MaxInboundFrame bytes.
+	Payload json.RawMessage
+}
+
+// Handler handles one kind of client event. ServeEvent's result is encoded
+// as JSON and sent as the reply's result. A returned error becomes the
+// generic "internal" error unless it is (or wraps) an error from NewError.
+// A panic is recovered and also answered "internal".
+type Handler interface {
+	ServeEvent(ctx context.Context, req *Request) (any, error)
+}
+
+// Validator is implemented by payload types that check their own fields;
+// HandlerFunc calls Validate after decoding.
+type Validator interface {
+	Validate() error
+}
+
+// HandlerFunc adapts a function taking a typed payload to Handler. The
+// payload is decoded into T with unknown fields rejected; if T (or *T)
+// implements Validator, Validate must return nil. Either failure answers
+// the client "bad_request" without calling the function.
+type HandlerFunc[T any] func(ctx context.Context, req *Request, payload T) (any, error)
+
+// ServeEvent decodes and validates the payload, then calls f.
+func (f HandlerFunc[T]) ServeEvent(ctx context.Context, req *Request) (any, error) {
+	var p T
+	raw := req.Payload
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	if err := protocol.Unmarshal(raw, &p); err != nil {
+		return nil, badPayload(err)
+	}
+	var v any = &p
+	if val, ok := v.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			return nil, badPayload(err)
+		}
+	} else if val, ok := any(p).(Validator); ok {
+		if err := val.Validate(); err != nil {
+			return nil, badPayload(err)
+		}
+	}
+	return f(ctx, req, p)
+}
+
+// payloadError carries the reason a payload was refused; the client sees
+// only bad_request.
+type payloadError struct{ err error }
+
+func (e *payloadError) Error() string { return "livegate: bad payload: " + e.err.Error() }
+func (e *payloadError) Unwrap() []error {
+	return []error{e.err, protocol.NewError(protocol.CodeBadRequest)}
+}
+
+func badPayload(err error) error { return &payloadError{err: err} }
+
+// HandleOption configures one handler registration.
+type HandleOption func(*registeredHandler)
+
+type registeredHandler struct {
+	name string
+	h    Handler
+}
+
+// call runs the handler, turning a panic into an error.
+func (rh *registeredHandler) call(ctx context.Context, req *Request) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	return rh.h.ServeEvent(ctx, req)
+}
+
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("livegate: handler panic: %v", e.value) }

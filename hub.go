@@ -1,0 +1,162 @@
+package livegate
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/protocol"
+)
+
+const hubShards = 64
+
+// hub fans publications out to this node's subscriptions. Channels are
+// spread over mutex-guarded shards; the node subscribes to the broker once
+// per channel while it has local subscribers.
+type hub struct {
+	broker broker.Broker
+	seed   maphash.Seed
+	shards [hubShards]hubShard
+}
+
+type hubShard struct {
+	// subMu serialises broker Subscribe/Unsubscribe for the shard's
+	// channels. It is never held by HandlePublication, so a broker may
+	// deliver while holding its own locks without deadlocking against a
+	// subscribe in progress.
+	subMu sync.Mutex
+	// mu guards channels.
+	mu       sync.RWMutex
+	channels map[string]map[*subscription]struct{}
+}
+
+func newHub(b broker.Broker) *hub {
+	h := &hub{broker: b, seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].channels = make(map[string]map[*subscription]struct{})
+	}
+	return h
+}
+
+func (h *hub) shard(channel string) *hubShard {
+	return &h.shards[maphash.String(h.seed, channel)%hubShards]
+}
+
+// subscription is one connection's membership of one channel. Until it is
+// live, pushes are held in pending so the subscribe reply (with recovered
+// publications) goes out first and nothing is lost or duplicated.
+type subscription struct {
+	c       *conn
+	channel string
+	live    atomic.Bool
+
+	mu      sync.Mutex
+	pending []pendingPush
+}
+
+type pendingPush struct {
+	frame  []byte
+	offset uint64
+	epoch  string
+}
+
+// maxPending bounds pushes held while a subscription recovers.
+const maxPending = 1024
+
+func (h *hub) add(ctx context.Context, s *subscription) error {
+	sh := h.shard(s.channel)
+	sh.subMu.Lock()
+	defer sh.subMu.Unlock()
+	sh.mu.RLock()
+	_, known := sh.channels[s.channel]
+	sh.mu.RUnlock()
+	if !known {
+		if err := h.broker.Subscribe(ctx, s.channel); err != nil {
+			return err
+		}
+	}
+	sh.mu.Lock()
+	subs := sh.channels[s.channel]
+	if subs == nil {
+		subs = make(map[*subscription]struct{})
+		sh.channels[s.channel] = subs
+	}
+	subs[s] = struct{}{}
+	sh.mu.Unlock()
+	return nil
+}
+
+func (h *hub) remove(s *subscription) {
+	sh := h.shard(s.channel)
+	sh.subMu.Lock()
+	defer sh.subMu.Unlock()
+	sh.mu.Lock()
+	subs := sh.channels[s.channel]
+	_, ok := subs[s]
+	delete(subs, s)
+	last := ok && len(subs) == 0
+	if last {
+		delete(sh.channels, s.channel)
+	}
+	sh.mu.Unlock()
+	if last {
+		if err := h.broker.Unsubscribe(context.Background(), s.channel); err != nil {
+			s.c.g.cfg.Logger.Warn("broker unsubscribe failed", "err", err)
+		}
+	}
+}
+
+// HandlePublication encodes p once and queues the same bytes to every
+// local subscriber. It never blocks: a subscriber whose queue is full is
+// disconnected as a slow consumer.
+func (h *hub) HandlePublication(p broker.Publication) {
+	sh := h.shard(p.Channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	subs := sh.channels[p.Channel]
+	if len(subs) == 0 {
+		return
+	}
+	frame := protocol.AppendPush(make([]byte, 0, protocol.PushSize(p.Channel, p.Offset, p.Epoch, p.Data)),
+		p.Channel, p.Offset, p.Epoch, p.Data)
+	for s := range subs {
+		if s.live.Load() {
+			s.c.send(frame)
+			continue
+		}
+		s.hold(frame, p.Offset, p.Epoch)
+	}
+}
+
+func (s *subscription) hold(frame []byte, offset uint64, epoch string) {
+	s.mu.Lock()
+	if s.live.Load() {
+		s.mu.Unlock()
+		s.c.send(frame)
+		return
+	}
+	if len(s.pending) >= maxPending {
+		s.mu.Unlock()
+		s.c.closeSlow()
+		return
+	}
+	s.pending = append(s.pending, pendingPush{frame: frame, offset: offset, epoch: epoch})
+	s.mu.Unlock()
+}
+
+// goLive queues reply, then the held pushes newer than pos, then lets
+// pushes flow directly.
+func (s *subscription) goLive(reply []byte, pos broker.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.send(reply)
+	for _, p := range s.pending {
+		if p.epoch != pos.Epoch || p.offset > pos.Offset {
+			s.c.send(p.frame)
+		}
+	}
+	s.pending = nil
+	s.live.Store(true)
+}

@@ -1,0 +1,242 @@
+// Package demo is the application served by `livegate dev`: a chat room
+// demonstrating authenticated connections, channels and allow-listed events.
+//
+// Its contract is relied on by documentation and tests: namespace "room",
+// which any authenticated connection may subscribe to and no client may
+// publish to, and event "say" with payload {"room", "text"} that publishes
+// {"user", "text"} to room:<room>.
+package demo
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/livegate/livegate"
+	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/policy"
+	"github.com/livegate/livegate/protocol"
+	"github.com/livegate/livegate/web"
+)
+
+//go:embed static
+var static embed.FS
+
+// Limits of the demo's inputs.
+const (
+	MaxRoomLen = 64
+	MaxTextLen = 500
+	MaxUserLen = 32
+	// TokenTTL is the lifetime of tokens handed out by /dev/token.
+	TokenTTL = 5 * time.Minute
+)
+
+var (
+	roomRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	userRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+)
+
+// Config configures the demo server.
+type Config struct {
+	// Secret is the HS256 token secret, at least 32 bytes.
+	Secret []byte
+	// Audience of tokens; default "livegate".
+	Audience string
+	// Logger receives logs; nil discards.
+	Logger *slog.Logger
+	// Gateway is applied on top of the demo's gateway configuration
+	// (secret, audience, namespaces and logger are set by the demo).
+	Gateway livegate.Config
+}
+
+// Server is the demo application: pages, the dev token endpoint and the
+// gateway, as one http.Handler.
+type Server struct {
+	gw     *livegate.Gateway
+	signer *auth.Signer
+	mux    *http.ServeMux
+	log    *slog.Logger
+}
+
+// Namespaces returns the demo's channel namespaces.
+func Namespaces() []policy.NamespaceConfig {
+	return []policy.NamespaceConfig{{
+		Name:        "room",
+		Subscribe:   policy.SubscribeAuthenticated,
+		HistorySize: 100,
+		HistoryTTL:  10 * time.Minute,
+	}}
+}
+
+// New returns the demo server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Audience == "" {
+		cfg.Audience = livegate.DefaultAudience
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	gcfg := cfg.Gateway
+	gcfg.TokenAlgorithm = "HS256"
+	gcfg.TokenHMACSecret = cfg.Secret
+	gcfg.Audience = cfg.Audience
+	gcfg.Namespaces = Namespaces()
+	gcfg.Logger = cfg.Logger
+	gw, err := livegate.New(gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	signer, err := auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: cfg.Secret, Audience: cfg.Audience})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	s := &Server{gw: gw, signer: signer, mux: http.NewServeMux(), log: cfg.Logger}
+	if err := gw.Handle("say", livegate.HandlerFunc[Say](s.say)); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	files, err := fs.Sub(static, "static")
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	s.mux.Handle("GET /{$}", page(files, "index.html"))
+	s.mux.Handle("GET /demo.css", page(files, "demo.css"))
+	s.mux.Handle("GET /demo.js", page(files, "demo.js"))
+	s.mux.Handle("GET /livegate.js", web.ClientHandler())
+	s.mux.Handle("/ws", gw)
+	s.mux.HandleFunc("POST /dev/token", s.token)
+	return s, nil
+}
+
+// Gateway returns the demo's gateway.
+func (s *Server) Gateway() *livegate.Gateway { return s.gw }
+
+// ServeHTTP serves the demo.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Shutdown closes the gateway's connections (1001) and waits for them.
+func (s *Server) Shutdown(ctx context.Context) error { return s.gw.Shutdown(ctx) }
+
+// Say is the payload of the "say" event.
+type Say struct {
+	Room string `json:"room"`
+	Text string `json:"text"`
+}
+
+// Validate checks the room name and the text length.
+func (p Say) Validate() error {
+	if !roomRe.MatchString(p.Room) {
+		return errors.New("room: 1..64 characters of [A-Za-z0-9_.-]")
+	}
+	if !utf8.ValidString(p.Text) {
+		return errors.New("text: invalid UTF-8")
+	}
+	if n := utf8.RuneCountInString(p.Text); n < 1 || n > MaxTextLen {
+		return errors.New("text: 1..500 characters")
+	}
+	return nil
+}
+
+// Message is what "say" publishes to room:<room>.
+type Message struct {
+	User string `json:"user"`
+	Text string `json:"text"`
+}
+
+func (s *Server) say(ctx context.Context, r *livegate.Request, p Say) (any, error) {
+	if _, err := s.gw.Publish(ctx, "room:"+p.Room, Message{User: r.Identity.User, Text: p.Text}); err != nil {
+		if errors.Is(err, livegate.ErrTooLarge) {
+			return nil, livegate.NewError(livegate.CodeBadRequest)
+		}
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+type tokenRequest struct {
+	User string `json:"user"`
+}
+
+type tokenResponse struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"`
+}
+
+// token hands a dev connect token to a same-origin page. It has no
+// password: it exists only in the dev server.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !sameOrigin(r) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
+		return
+	}
+	var req tokenRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<10))
+	if err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	if err := protocol.Unmarshal(body, &req); err != nil || !userRe.MatchString(req.User) {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	sid, err := auth.GenerateSecret(12)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	tok, id, err := s.signer.Sign(auth.Identity{User: req.User, Session: fmt.Sprintf("%x", sid)}, auth.KindConnect, TokenTTL)
+	if err != nil {
+		s.log.Error("sign dev token", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(tokenResponse{Token: tok, Expires: id.ExpiresAt.Unix()})
+}
+
+// sameOrigin refuses cross-site requests: Fetch Metadata when the browser
+// sends it, else the Origin header; a request with neither (curl) passes.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return false
+		}
+	}
+	return true
+}
+
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+	"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// page serves one embedded file with the security headers.
+func page(files fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		h.Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, files, name)
+	})
+}

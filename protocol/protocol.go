@@ -1,0 +1,283 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Subprotocol is the WebSocket subprotocol a client must offer.
+const Subprotocol = "livegate.v1"
+
+// Method names a client may send.
+const (
+	MethodConnect     = "connect"
+	MethodSubscribe   = "subscribe"
+	MethodUnsubscribe = "unsubscribe"
+	MethodEvent       = "event"
+	MethodPublish     = "publish"
+	MethodRefresh     = "refresh"
+)
+
+// ErrMalformed reports a frame that is not a well-formed v1 command.
+var ErrMalformed = errors.New("protocol: malformed frame")
+
+// Command is a client to server frame.
+type Command struct {
+	// ID correlates the reply; it must be at least 1.
+	ID uint64 `json:"id"`
+	// Method is one of the Method constants.
+	Method string `json:"method"`
+	// Params holds the method's parameters, decoded with DecodeParams.
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// ConnectParams are the parameters of "connect".
+type ConnectParams struct {
+	Token string `json:"token"`
+}
+
+// StreamPosition identifies a point in a channel's stream.
+type StreamPosition struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// SubscribeParams are the parameters of "subscribe".
+type SubscribeParams struct {
+	Channel string          `json:"channel"`
+	Token   string          `json:"token,omitempty"`
+	Since   *StreamPosition `json:"since,omitempty"`
+}
+
+// UnsubscribeParams are the parameters of "unsubscribe".
+type UnsubscribeParams struct {
+	Channel string `json:"channel"`
+}
+
+// EventParams are the parameters of "event".
+type EventParams struct {
+	Name    string          `json:"name"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// PublishParams are the parameters of "publish".
+type PublishParams struct {
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// RefreshParams are the parameters of "refresh".
+type RefreshParams struct {
+	Token string `json:"token"`
+}
+
+// ConnectResult is the result of a successful "connect".
+type ConnectResult struct {
+	// Client is the connection's id, unique per node.
+	Client string `json:"client"`
+	// User is the authenticated subject.
+	User string `json:"user"`
+	// Expires is the token's expiry as Unix seconds; the client must
+	// refresh before it.
+	Expires int64 `json:"expires"`
+	// Ping is the server's ping interval in seconds.
+	Ping int `json:"ping"`
+}
+
+// Publication is one message of a channel's stream, as carried in a
+// subscribe result during recovery.
+type Publication struct {
+	Offset uint64          `json:"offset"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// SubscribeResult is the result of a successful "subscribe".
+type SubscribeResult struct {
+	// Offset and Epoch give the channel's current stream position.
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+	// Recovered is present when the subscribe carried "since": true when
+	// Publications holds exactly the messages missed, false when they
+	// could not all be recovered and the application must reload state.
+	Recovered *bool `json:"recovered,omitempty"`
+	// Publications are the missed messages in offset order.
+	Publications []Publication `json:"publications,omitempty"`
+}
+
+// PublishResult is the result of a successful "publish".
+type PublishResult struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// RefreshResult is the result of a successful "refresh".
+type RefreshResult struct {
+	Expires int64 `json:"expires"`
+}
+
+// Error is the error object of a reply. Messages are generic; details
+// never reach the client outside debug mode.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Detail is only set in debug mode.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return "livegate: " + e.Code + ": " + e.Message }
+
+// Reply is a server to client answer to a command.
+type Reply struct {
+	ID     uint64          `json:"id"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Push is a server initiated message on a channel.
+type Push struct {
+	Channel string          `json:"channel"`
+	Offset  uint64          `json:"offset"`
+	Epoch   string          `json:"epoch"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// ServerFrame is any server to client frame: a reply (ID set) or a push.
+// Clients decode into it and branch on Push being non-nil.
+type ServerFrame struct {
+	ID     uint64          `json:"id,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+	Push   *Push           `json:"push,omitempty"`
+}
+
+// DecodeCommand decodes one client frame. Unknown fields, trailing data,
+// a missing id and unknown methods are reported as ErrMalformed.
+func DecodeCommand(frame []byte) (Command, error) {
+	var c Command
+	if err := strictUnmarshal(frame, &c); err != nil {
+		return Command{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if c.ID == 0 {
+		return Command{}, fmt.Errorf("%w: missing id", ErrMalformed)
+	}
+	switch c.Method {
+	case MethodConnect, MethodSubscribe, MethodUnsubscribe, MethodEvent, MethodPublish, MethodRefresh:
+	default:
+		return Command{}, fmt.Errorf("%w: unknown method", ErrMalformed)
+	}
+	return c, nil
+}
+
+// DecodeParams decodes command parameters into v with unknown fields
+// rejected. Empty params decode as an empty object.
+func DecodeParams(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	if err := strictUnmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: params: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// Unmarshal decodes a single JSON value into v, rejecting unknown object
+// fields and trailing data. Applications use it for typed payloads.
+func Unmarshal(data []byte, v any) error {
+	return strictUnmarshal(data, v)
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+// AppendReply appends the encoding of a successful reply whose result is
+// the already encoded JSON value result.
+func AppendReply(dst []byte, id uint64, result []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	dst = append(dst, `,"result":`...)
+	if len(result) == 0 {
+		result = []byte("null")
+	}
+	dst = append(dst, result...)
+	return append(dst, '}')
+}
+
+// AppendErrorReply appends the encoding of an error reply.
+func AppendErrorReply(dst []byte, id uint64, e *Error) []byte {
+	b, err := json.Marshal(e)
+	if err != nil { // cannot happen: Error holds strings only
+		b = []byte(`{"code":"internal","message":"internal error"}`)
+	}
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	dst = append(dst, `,"error":`...)
+	dst = append(dst, b...)
+	return append(dst, '}')
+}
+
+// AppendPush appends the encoding of a push frame. data must be valid
+// JSON; channel and epoch are JSON-quoted.
+func AppendPush(dst []byte, channel string, offset uint64, epoch string, data []byte) []byte {
+	dst = append(dst, `{"push":{"channel":`...)
+	dst = appendQuoted(dst, channel)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, offset, 10)
+	dst = append(dst, `,"epoch":`...)
+	dst = appendQuoted(dst, epoch)
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	return append(dst, "}}"...)
+}
+
+// PushSize returns the exact encoded length of a push frame, so callers
+// can refuse oversize messages before encoding.
+func PushSize(channel string, offset uint64, epoch string, data []byte) int {
+	var num [20]byte
+	return len(`{"push":{"channel":,"offset":,"epoch":,"data":}}`) +
+		quotedLen(channel) + len(strconv.AppendUint(num[:0], offset, 10)) +
+		quotedLen(epoch) + len(data)
+}
+
+func appendQuoted(dst []byte, s string) []byte {
+	if isPlain(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+func quotedLen(s string) int {
+	if isPlain(s) {
+		return len(s) + 2
+	}
+	b, _ := json.Marshal(s)
+	return len(b)
+}
+
+// isPlain reports whether s needs no JSON escaping (and no HTML escaping
+// as encoding/json would apply).
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}

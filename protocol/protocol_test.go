@@ -1,0 +1,113 @@
+package protocol_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/livegate/livegate/protocol"
+)
+
+func TestDecodeCommand(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		frame string
+		ok    bool
+	}{
+		{"connect", `{"id":1,"method":"connect","params":{"token":"x"}}`, true},
+		{"no params", `{"id":2,"method":"unsubscribe"}`, true},
+		{"unknown field", `{"id":1,"method":"connect","extra":1}`, false},
+		{"missing id", `{"method":"connect"}`, false},
+		{"zero id", `{"id":0,"method":"connect"}`, false},
+		{"negative id", `{"id":-1,"method":"connect"}`, false},
+		{"unknown method", `{"id":1,"method":"admin"}`, false},
+		{"not json", `{"id":1,`, false},
+		{"array", `[1,2]`, false},
+		{"trailing", `{"id":1,"method":"connect"} {}`, false},
+		{"string id", `{"id":"1","method":"connect"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := protocol.DecodeCommand([]byte(tt.frame))
+			if (err == nil) != tt.ok {
+				t.Fatalf("DecodeCommand(%s) = %v, want ok=%v", tt.frame, err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, protocol.ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func TestDecodeParamsRejectsUnknownFields(t *testing.T) {
+	t.Parallel()
+	var p protocol.SubscribeParams
+	err := protocol.DecodeParams(json.RawMessage(`{"channel":"a:b","admin":true}`), &p)
+	if !errors.Is(err, protocol.ErrMalformed) {
+		t.Fatalf("got %v, want ErrMalformed", err)
+	}
+	err = protocol.DecodeParams(json.RawMessage(`{"channel":"a:b","since":{"offset":3,"epoch":"e"}}`), &p)
+	if err != nil || p.Since == nil || p.Since.Offset != 3 {
+		t.Fatalf("valid params: %v %+v", err, p)
+	}
+}
+
+func TestAppendPush(t *testing.T) {
+	t.Parallel()
+	for _, ch := range []string{"room:a", `odd"<ch>`} {
+		b := protocol.AppendPush(nil, ch, 42, "ep", []byte(`{"x":1}`))
+		if got := protocol.PushSize(ch, 42, "ep", []byte(`{"x":1}`)); got != len(b) {
+			t.Fatalf("PushSize = %d, encoded %d", got, len(b))
+		}
+		var f protocol.ServerFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Push == nil || f.Push.Channel != ch || f.Push.Offset != 42 || string(f.Push.Data) != `{"x":1}` {
+			t.Fatalf("round trip: %s", b)
+		}
+	}
+}
+
+func TestAdvice(t *testing.T) {
+	t.Parallel()
+	cases := map[protocol.CloseCode]protocol.Advice{
+		protocol.CloseGoingAway:      protocol.AdviceReconnect,
+		protocol.CloseTokenExpired:   protocol.AdviceNewToken,
+		protocol.CloseUnauthorized:   protocol.AdviceNewToken,
+		protocol.CloseForbidden:      protocol.AdviceStop,
+		protocol.CloseMalformed:      protocol.AdviceStop,
+		protocol.CloseTooBig:         protocol.AdviceStop,
+		protocol.CloseRateLimited:    protocol.AdviceReconnect,
+		protocol.CloseSlowConsumer:   protocol.AdviceReconnect,
+		protocol.CloseConnectTimeout: protocol.AdviceReconnect,
+	}
+	for code, want := range cases {
+		if got := protocol.AdviceFor(code); got != want {
+			t.Errorf("AdviceFor(%d) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func ExampleDecodeCommand() {
+	cmd, err := protocol.DecodeCommand([]byte(`{"id":7,"method":"subscribe","params":{"channel":"room:lobby"}}`))
+	if err != nil {
+		panic(err)
+	}
+	var p protocol.SubscribeParams
+	_ = protocol.DecodeParams(cmd.Params, &p)
+	fmt.Println(cmd.ID, cmd.Method, p.Channel)
+	_, err = protocol.DecodeCommand([]byte(`{"id":8,"method":"subscribe","sudo":true}`))
+	fmt.Println(err != nil)
+	// Output:
+	// 7 subscribe room:lobby
+	// true
+}
+
+func ExampleAppendErrorReply() {
+	fmt.Println(string(protocol.AppendErrorReply(nil, 3, protocol.NewError(protocol.CodeNotAvailable))))
+	// Output: {"id":3,"error":{"code":"not_available","message":"not available"}}
+}
