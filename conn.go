@@ -59,7 +59,9 @@ func (g *Gateway) newConn(ws *websocket.Conn, ip string) *conn {
 	if g.cfg.CommandRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(g.cfg.CommandRate), g.cfg.CommandBurst)
 	}
-	ws.SetReadLimit(g.cfg.MaxInboundFrame)
+	if ws != nil {
+		ws.SetReadLimit(g.cfg.MaxInboundFrame)
+	}
 	return c
 }
 
@@ -84,30 +86,37 @@ func (c *conn) serve() {
 			c.protocolError("binary frame")
 			return
 		}
-		cmd, err := protocol.DecodeCommand(frame)
-		if err != nil {
-			c.protocolError(err.Error())
+		wasConnected := c.connected
+		if !c.handleFrame(frame) {
 			return
 		}
-		if !c.connected {
-			if cmd.Method != protocol.MethodConnect {
-				c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", cmd.Method)
-				c.close(protocol.CloseUnauthorized)
-				return
-			}
-			if !c.handleConnect(cmd) {
-				return
-			}
+		if !wasConnected {
 			connectTimer.Stop()
-			continue
-		}
-		if !c.allow(cmd) {
-			return
-		}
-		if !c.dispatch(cmd) {
-			return
 		}
 	}
+}
+
+// handleFrame runs one text frame through the pipeline: strict decoding,
+// the connect gate, the rate limit and the method's checks. It returns
+// false when the connection was closed.
+func (c *conn) handleFrame(frame []byte) bool {
+	cmd, err := protocol.DecodeCommand(frame)
+	if err != nil {
+		c.protocolError(err.Error())
+		return false
+	}
+	if !c.connected {
+		if cmd.Method != protocol.MethodConnect {
+			c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", cmd.Method)
+			c.close(protocol.CloseUnauthorized)
+			return false
+		}
+		return c.handleConnect(cmd)
+	}
+	if !c.allow(cmd) {
+		return false
+	}
+	return c.dispatch(cmd)
 }
 
 func (c *conn) readFailed(err error) {

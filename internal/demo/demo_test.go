@@ -1,0 +1,220 @@
+package demo_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/livegate/livegate/internal/demo"
+	"github.com/livegate/livegate/protocol"
+)
+
+var secret = []byte("demo-secret-0123456789abcdef-0123456789")
+
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	s, err := demo.New(demo.Config{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		srv.Close()
+	})
+	return srv
+}
+
+func devToken(t *testing.T, srv *httptest.Server, user string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`{"user":"`+user+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Token string `json:"token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp, body.Token
+}
+
+func TestTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	resp, tok := devToken(t, srv, "alice", map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusOK || tok == "" {
+		t.Fatalf("same-origin: %d %q", resp.StatusCode, tok)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	refused := map[string]map[string]string{
+		"cross-site fetch": {"Sec-Fetch-Site": "cross-site"},
+		"same-site fetch":  {"Sec-Fetch-Site": "same-site"},
+		"foreign origin":   {"Origin": "http://evil.example"},
+		"lookalike origin": {"Origin": "http://" + host + ".evil.example"},
+	}
+	for name, h := range refused {
+		if resp, tok := devToken(t, srv, "alice", h); resp.StatusCode != http.StatusForbidden || tok != "" {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	for _, user := range []string{"", "a b", "<script>", strings.Repeat("x", 33), `al\"ice`} {
+		if resp, _ := devToken(t, srv, user, nil); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("user %q: %d", user, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`user=alice`))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("form post: %v %v", err, r)
+	}
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`{"user":"`+strings.Repeat("a", 4096)+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusBadRequest {
+		t.Errorf("oversize body: %v %v", err, r)
+	}
+	if r, err := http.Get(srv.URL + "/dev/token"); err != nil || r.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET token: %v %v", err, r)
+	}
+}
+
+func TestPagesCarrySecurityHeaders(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	for _, path := range []string{"/", "/demo.js", "/demo.css"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s CSP %q", path, csp)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s headers %v", path, resp.Header)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/livegate.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("client content type %q", ct)
+	}
+}
+
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialAs(t *testing.T, srv *httptest.Server, user string) *wsClient {
+	t.Helper()
+	_, tok := devToken(t, srv, user, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws",
+		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	c := &wsClient{t: t, ws: ws}
+	c.send(`{"id":1,"method":"connect","params":{"token":"` + tok + `"}}`)
+	if f := c.frame(); f.Error != nil {
+		t.Fatalf("connect: %+v", f.Error)
+	}
+	return c
+}
+
+func (c *wsClient) send(s string) {
+	c.t.Helper()
+	if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *wsClient) frame() protocol.ServerFrame {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f protocol.ServerFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
+func TestSayContract(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	alice, bob := dialAs(t, srv, "alice"), dialAs(t, srv, "bob")
+	for _, c := range []*wsClient{alice, bob} {
+		c.send(`{"id":2,"method":"subscribe","params":{"channel":"room:lobby"}}`)
+		if f := c.frame(); f.Error != nil {
+			t.Fatalf("subscribe: %+v", f.Error)
+		}
+	}
+	alice.send(`{"id":3,"method":"event","params":{"name":"say","payload":{"room":"lobby","text":"hello <b>bob</b>"}}}`)
+	var reply, push *protocol.ServerFrame
+	for reply == nil || push == nil {
+		f := alice.frame()
+		if f.Push != nil {
+			push = &f
+		} else {
+			reply = &f
+		}
+	}
+	if reply.ID != 3 || reply.Error != nil || string(reply.Result) != `{"ok":true}` {
+		t.Fatalf("say reply: %+v %s", reply.Error, reply.Result)
+	}
+	f := bob.frame()
+	if f.Push == nil || f.Push.Channel != "room:lobby" || string(f.Push.Data) != `{"user":"alice","text":"hello \u003cb\u003ebob\u003c/b\u003e"}` {
+		t.Fatalf("bob got %+v", f.Push)
+	}
+
+	refused := []string{
+		`{"room":"lobby","text":"hi","user":"bob"}`, // unknown field (spoofing the author)
+		`{"room":"lobby"}`,                          // missing text
+		`{"text":"hi"}`,                             // missing room
+		`{"room":"lobby","text":""}`,                // empty text
+		`{"room":"lobby","text":"` + strings.Repeat("x", 501) + `"}`, // too long
+		`{"room":"lob by","text":"hi"}`,                              // bad room
+		`{"room":"lobby","text":7}`,                                  // wrong type
+	}
+	for i, p := range refused {
+		bob.send(`{"id":9,"method":"event","params":{"name":"say","payload":` + p + `}}`)
+		if f := bob.frame(); f.Error == nil || f.Error.Code != protocol.CodeBadRequest {
+			t.Errorf("payload %d accepted: %+v", i, f)
+		}
+	}
+	bob.send(`{"id":10,"method":"publish","params":{"channel":"room:lobby","data":{"user":"alice","text":"forged"}}}`)
+	if f := bob.frame(); f.Error == nil || f.Error.Code != protocol.CodeForbidden {
+		t.Fatalf("client publish into room: %+v", f)
+	}
+}
