@@ -15,6 +15,7 @@ import (
 	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/internal/logsafe"
 	"github.com/livegate/livegate/internal/wsconn"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
@@ -405,9 +406,9 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 		if errors.As(err, &pe) {
 			c.event(audit.TypeHandlerPanic, audit.SeverityCritical, "panic", p.Name)
 			c.g.cfg.Logger.Error("handler panic", "event", p.Name, "conn", c.id,
-				"panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+				"panic", logsafe.Truncate(fmt.Sprint(pe.value), 1024), "stack", string(pe.stack))
 		} else {
-			c.g.cfg.Logger.Debug("handler error", "event", p.Name, "conn", c.id, "err", err)
+			c.g.cfg.Logger.Debug("handler error", "event", p.Name, "conn", c.id, "err", logsafe.String(err.Error()))
 		}
 		c.replyError(id, clientError(err), err)
 		return

@@ -773,3 +773,52 @@ func TestNewRejectsWeakConfig(t *testing.T) {
 		t.Fatal("alg none accepted")
 	}
 }
+
+func TestIdlePeerIsDropped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *livegate.Config) {
+		c.PingInterval = 100 * time.Millisecond
+		c.PongTimeout = 100 * time.Millisecond
+	})
+	// A client that never reads never answers pings.
+	e.connect(t, "alice")
+	waitFor(t, "idle connection dropped", func() bool { return e.gw.Connections() == 0 })
+
+	// One that reads answers pings and stays.
+	alive := e.connect(t, "bob")
+	go func() {
+		for {
+			if _, _, err := alive.ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(600 * time.Millisecond)
+	if n := e.gw.Connections(); n != 1 {
+		t.Fatalf("reading client dropped: %d connections", n)
+	}
+}
+
+func TestAbruptDisconnectsReleaseEverything(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	const n = 200
+	for i := range n {
+		c := e.connect(t, fmt.Sprintf("u%d", i))
+		c.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "room:shared"})
+		c.reply(2)
+		_ = c.ws.CloseNow() // no close handshake
+	}
+	waitFor(t, "connections released", func() bool { return e.gw.Connections() == 0 })
+	// The channel has no local subscribers left: a publish reaches nobody
+	// and a fresh subscriber gets exactly one push.
+	c := e.connect(t, "last")
+	c.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "room:shared"})
+	c.reply(2)
+	if _, err := e.gw.Publish(context.Background(), "room:shared", 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.push(); p.Offset != 1 {
+		t.Fatalf("push %+v", p)
+	}
+}
