@@ -1,0 +1,146 @@
+package csrf_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/livegate/livegate/csrf"
+)
+
+var key = []byte("csrf-test-key-0123456789abcdef-0123")
+
+func newProtector(t testing.TB) *csrf.Protector {
+	t.Helper()
+	p, err := csrf.New(key, csrf.Options{AllowOrigin: func(o string) bool { return o == "https://app.example.com" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issue returns a token and the cookie that carries it.
+func issue(t testing.TB, p *csrf.Protector) (string, *http.Cookie) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	tok, err := p.Token(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie: %+v", cookies)
+	}
+	return tok, cookies[0]
+}
+
+func post(tok string, c *http.Cookie, hdr map[string]string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "https://app.example.com/token", nil)
+	if c != nil {
+		r.AddCookie(c)
+	}
+	if tok != "" {
+		r.Header.Set(csrf.HeaderName, tok)
+	}
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	return r
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	p := newProtector(t)
+	tok, cookie := issue(t, p)
+	other, otherCookie := issue(t, p)
+	same := map[string]string{"Origin": "https://app.example.com", "Sec-Fetch-Site": "same-origin"}
+	forged := strings.Split(tok, ".")[0] + "." + strings.Split(other, ".")[1]
+	foreignKey, _ := csrf.New([]byte("another-key-0123456789abcdef-012345"), csrf.Options{AllowOrigin: func(string) bool { return true }})
+	foreignTok, foreignCookie := issue(t, foreignKey)
+
+	tests := []struct {
+		name string
+		req  *http.Request
+		want error
+	}{
+		{"valid", post(tok, cookie, same), nil},
+		{"valid origin only", post(tok, cookie, map[string]string{"Origin": "https://app.example.com"}), nil},
+		{"cross-site fetch", post(tok, cookie, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://app.example.com"}), csrf.ErrCrossSite},
+		{"same-site fetch", post(tok, cookie, map[string]string{"Sec-Fetch-Site": "same-site"}), csrf.ErrCrossSite},
+		{"foreign origin", post(tok, cookie, map[string]string{"Origin": "https://evil.example"}), csrf.ErrOrigin},
+		{"lookalike origin", post(tok, cookie, map[string]string{"Origin": "https://app.example.com.evil.io"}), csrf.ErrOrigin},
+		{"no headers", post(tok, cookie, nil), csrf.ErrMissingOrigin},
+		{"no token", post("", cookie, same), csrf.ErrNoToken},
+		{"no cookie", post(tok, nil, same), csrf.ErrNoToken},
+		{"token of another cookie", post(other, cookie, same), csrf.ErrBadToken},
+		{"cookie and token swapped pair", post(tok, otherCookie, same), csrf.ErrBadToken},
+		{"forged mac", post(forged, &http.Cookie{Name: cookie.Name, Value: forged}, same), csrf.ErrBadToken},
+		{"attacker-set matching cookie", post("x.y", &http.Cookie{Name: cookie.Name, Value: "x.y"}, same), csrf.ErrBadToken},
+		{"token from another key", post(foreignTok, &http.Cookie{Name: cookie.Name, Value: foreignCookie.Value}, same), csrf.ErrBadToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := p.Check(tt.req)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenReusesValidCookie(t *testing.T) {
+	t.Parallel()
+	p := newProtector(t)
+	tok, cookie := issue(t, p)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	again, err := p.Token(rec, r)
+	if err != nil || again != tok || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("token not reused: %v %q", err, again)
+	}
+	// A tampered cookie is replaced, not trusted.
+	r = httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: cookie.Name, Value: "attacker.chosen"})
+	rec = httptest.NewRecorder()
+	fresh, _ := p.Token(rec, r)
+	if fresh == "attacker.chosen" || len(rec.Result().Cookies()) != 1 {
+		t.Fatal("tampered cookie accepted")
+	}
+}
+
+func TestNewRejectsWeakKey(t *testing.T) {
+	t.Parallel()
+	if _, err := csrf.New([]byte("short"), csrf.Options{AllowOrigin: func(string) bool { return true }}); err == nil {
+		t.Fatal("short key accepted")
+	}
+	if _, err := csrf.New(key, csrf.Options{}); err == nil {
+		t.Fatal("missing AllowOrigin accepted")
+	}
+}
+
+func ExampleProtector_Check() {
+	p, _ := csrf.New([]byte("a csrf key of at least thirty-two bytes"), csrf.Options{
+		AllowOrigin: func(o string) bool { return o == "https://app.example.com" },
+	})
+	// The page handler issues the token and embeds it in the page.
+	rec := httptest.NewRecorder()
+	tok, _ := p.Token(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+
+	// The page's script posts it back in the header, with the cookie.
+	req := httptest.NewRequest(http.MethodPost, "/connect-token", nil)
+	req.AddCookie(rec.Result().Cookies()[0])
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set(csrf.HeaderName, tok)
+	fmt.Println(p.Check(req))
+
+	req.Header.Set("Origin", "https://evil.example")
+	fmt.Println(p.Check(req))
+	// Output:
+	// <nil>
+	// csrf: origin not allowed
+}
