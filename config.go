@@ -18,6 +18,8 @@ const (
 	DefaultAudience           = "livegate"
 	DefaultConnectTimeout     = 5 * time.Second
 	DefaultMaxTokenLifetime   = time.Hour
+	DefaultTokenTTL           = 5 * time.Minute
+	DefaultExpiryJitter       = 2 * time.Second
 	DefaultMaxInboundFrame    = 64 << 10
 	DefaultMaxOutboundMessage = 128 << 10
 	DefaultMaxChannels        = 128
@@ -53,6 +55,21 @@ type Config struct {
 	RequireTokenID bool
 	// ReplayStore consumes single-use token ids; default in memory.
 	ReplayStore auth.ReplayStore
+	// TokenKeys is a key set selected by the token's "kid", each key with
+	// its own pinned algorithm — the alternative to TokenAlgorithm with
+	// TokenHMACSecret or TokenPublicKey. Rotate it with
+	// Gateway.SetTokenKeys.
+	TokenKeys []auth.Key
+	// JWKSURL adds the asymmetric keys of a JSON Web Key Set (https, or
+	// http to loopback only), cached and refreshed.
+	JWKSURL string
+	// Revocations records revoked users, sessions and tokens, checked at
+	// connect, refresh and subscription; default in memory.
+	Revocations auth.Revocations
+	// ExpiryJitter is the largest random delay added to the 4409 close of
+	// a connection whose token expired; default 2s. Commands are refused
+	// from the expiry on regardless.
+	ExpiryJitter time.Duration
 
 	// Broker carries publications and history; default an in-memory
 	// broker owned (and closed) by the Gateway.
@@ -60,12 +77,50 @@ type Config struct {
 	// Namespaces are the channel namespaces clients may use. Channels in
 	// any other namespace are refused.
 	Namespaces []policy.NamespaceConfig
+	// Roles are the RBAC roles that token "groups" name; a role's
+	// permissions include those of the roles it inherits.
+	Roles []policy.Role
 
-	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
-	// "app.example.com" or "*.example.com") whose browser pages may open a
-	// connection. Default: only the request's own host. Requests without an
-	// Origin header (non-browser clients) are not affected.
+	// PublicURL is the gateway's public base URL, e.g.
+	// "https://app.example.com". When set, it is the default allowed origin
+	// and its host the default allowed Host.
+	PublicURL string
+	// AllowedOrigins lists the browser origins whose pages may connect and
+	// request tokens: exact origins ("https://app.example.com",
+	// "http://127.0.0.1:8080") or subdomain patterns
+	// ("https://*.example.com", which never matches example.com itself or
+	// look-alikes such as evil-example.com). Default: PublicURL's origin,
+	// or, without PublicURL, the origin of the request itself. Requests
+	// without an Origin header (non-browser clients) are not affected.
 	AllowedOrigins []string
+	// Hosts lists the accepted Host header values (host or host:port).
+	// Default: PublicURL's host when set; otherwise any host is accepted.
+	// Setting it defends against DNS rebinding.
+	Hosts []string
+	// InsecureSkipOriginCheck accepts WebSocket upgrades from any origin.
+	// A page on another site could then open connections with the
+	// visitor's cookies (cross-site WebSocket hijacking), so New refuses
+	// it unless CSRFKey is also set: every upgrade must then carry a valid
+	// CSRF token in the "csrf" query parameter, matching the CSRF cookie.
+	InsecureSkipOriginCheck bool
+	// CSRFKey signs CSRF tokens (at least 32 bytes). Default: derived from
+	// TokenHMACSecret, or random per process when there is none — set it
+	// when several nodes serve the same pages.
+	CSRFKey []byte
+	// SecureCookies marks the CSRF cookie Secure (set it behind HTTPS).
+	// Default: true when PublicURL is https.
+	SecureCookies bool
+	// TrustedProxies lists proxies (CIDRs or IPs) whose X-Forwarded-For
+	// and Forwarded headers are believed. Default none: the client IP is
+	// the TCP peer, and forwarding headers are ignored.
+	TrustedProxies []string
+
+	// TokenTTL is the lifetime of connect tokens issued by TokenHandler;
+	// default 300s.
+	TokenTTL time.Duration
+	// TokenSigningKey signs issued tokens for EdDSA, ES256 and RS256. With
+	// HS256, TokenHMACSecret signs them.
+	TokenSigningKey crypto.Signer
 
 	// ConnectTimeout is how long a new socket has to send a valid connect
 	// frame; default 5s, then close 4408.
@@ -114,7 +169,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.TokenAlgorithm == "" {
+	if c.TokenAlgorithm == "" && len(c.TokenKeys) == 0 && c.JWKSURL == "" {
 		c.TokenAlgorithm = "HS256"
 	}
 	if c.Audience == "" {
@@ -131,6 +186,8 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.MaxTokenLifetime, DefaultMaxTokenLifetime)
+	def(&c.TokenTTL, DefaultTokenTTL)
+	def(&c.ExpiryJitter, DefaultExpiryJitter)
 	def(&c.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
@@ -167,6 +224,7 @@ func (c *Config) validate() error {
 	}
 	positive("ConnectTimeout", c.ConnectTimeout > 0)
 	positive("MaxTokenLifetime", c.MaxTokenLifetime > 0)
+	positive("TokenTTL", c.TokenTTL > 0 && c.TokenTTL <= c.MaxTokenLifetime)
 	positive("MaxInboundFrame", c.MaxInboundFrame > 0)
 	positive("MaxOutboundMessage", c.MaxOutboundMessage > 0)
 	positive("MaxChannelsPerConn", c.MaxChannelsPerConn > 0)
@@ -177,5 +235,9 @@ func (c *Config) validate() error {
 	positive("PongTimeout", c.PongTimeout > 0)
 	positive("CommandBurst", c.CommandBurst > 0)
 	positive("MaxRateWarnings", c.MaxRateWarnings > 0)
+	if c.InsecureSkipOriginCheck && len(c.CSRFKey) == 0 {
+		errs = append(errs, errors.New("livegate: config InsecureSkipOriginCheck without CSRFKey: "+
+			"refusing to accept upgrades from any origin without another CSRF defence"))
+	}
 	return errors.Join(errs...)
 }

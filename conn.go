@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -24,16 +27,21 @@ import (
 // conn is one client connection. The reader goroutine (serve) owns the
 // identity and subscriptions; the writer goroutine drains queue.
 type conn struct {
-	g     *Gateway
-	ws    *websocket.Conn
-	id    string
-	ip    string
-	queue *wsconn.Queue
-	ctx   context.Context
-	stop  context.CancelFunc
+	g       *Gateway
+	ws      *websocket.Conn
+	id      string
+	ip      string
+	request policy.RequestAttrs
+	queue   *wsconn.Queue
+	ctx     context.Context
+	stop    context.CancelFunc
+
+	// ident is written by the reader goroutine (connect, refresh) and read
+	// by timers and revocations.
+	ident   atomic.Pointer[auth.Identity]
+	revoked atomic.Bool
 
 	// Owned by the reader goroutine.
-	identity  auth.Identity
 	connected bool
 	subs      map[string]*subscription
 	limiter   *rate.Limiter
@@ -45,17 +53,18 @@ type conn struct {
 	done      chan struct{}
 }
 
-func (g *Gateway) newConn(ws *websocket.Conn, ip string) *conn {
+func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &conn{
-		g:     g,
-		ws:    ws,
-		id:    fmt.Sprintf("%s-%x", g.idBase, g.nextID.Add(1)),
-		ip:    ip,
-		queue: wsconn.NewQueue(g.cfg.SendQueueMessages, g.cfg.SendQueueBytes),
-		ctx:   ctx,
-		stop:  stop,
-		done:  make(chan struct{}),
+		g:       g,
+		ws:      ws,
+		id:      fmt.Sprintf("%s-%x", g.idBase, g.nextID.Add(1)),
+		ip:      ip,
+		request: policy.RequestAttrs{IP: ip, Origin: origin},
+		queue:   wsconn.NewQueue(g.cfg.SendQueueMessages, g.cfg.SendQueueBytes),
+		ctx:     ctx,
+		stop:    stop,
+		done:    make(chan struct{}),
 	}
 	if g.cfg.CommandRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(g.cfg.CommandRate), g.cfg.CommandBurst)
@@ -114,8 +123,11 @@ func (c *conn) handleFrame(frame []byte) bool {
 		}
 		return c.handleConnect(cmd)
 	}
-	if !c.allow(cmd) {
+	if !c.live() {
 		return false
+	}
+	if run, closed := c.allow(cmd); !run {
+		return !closed
 	}
 	return c.dispatch(cmd)
 }
@@ -139,21 +151,22 @@ func isTooBig(err error) bool {
 	return errors.Is(err, websocket.ErrMessageTooBig) || websocket.CloseStatus(err) == websocket.StatusMessageTooBig
 }
 
-// allow applies the per-connection command rate limit. It returns false
-// when the connection was closed.
-func (c *conn) allow(cmd protocol.Command) bool {
+// allow applies the per-connection command rate limit. It reports
+// whether the command may run; when it may not, it has answered
+// rate_limited or, past MaxRateWarnings, closed the connection (closed).
+func (c *conn) allow(cmd protocol.Command) (run, closed bool) {
 	if c.limiter == nil || c.limiter.AllowN(c.g.cfg.Now(), 1) {
-		return true
+		return true, false
 	}
 	c.warnings++
 	if c.warnings > c.g.cfg.MaxRateWarnings {
 		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "command_rate", "")
 		c.close(protocol.CloseRateLimited)
-		return false
+		return false, true
 	}
 	c.event(audit.TypeRateLimited, audit.SeverityInfo, "command_rate", cmd.Method)
 	c.replyError(cmd.ID, protocol.NewError(protocol.CodeRateLimited), nil)
-	return true
+	return false, false
 }
 
 // dispatch runs one command after connect. It returns false when the
@@ -194,7 +207,7 @@ func (c *conn) dispatch(cmd protocol.Command) bool {
 			c.protocolError(err.Error())
 			return false
 		}
-		c.handleRefresh(cmd.ID, p)
+		return c.handleRefresh(cmd.ID, p)
 	case protocol.MethodConnect:
 		c.protocolError("second connect")
 		return false
@@ -213,22 +226,26 @@ func (c *conn) handleConnect(cmd protocol.Command) bool {
 		c.authFailed(err)
 		return false
 	}
+	c.setIdentity(id) // for the security events below
+	if !c.checkRevoked(id) {
+		return false
+	}
 	if id.TokenID != "" {
-		if err := c.g.replay.Consume(c.ctx, id.TokenID, id.ExpiresAt); err != nil {
-			typ := audit.TypeAuthFailed
+		if err := c.g.replay.Consume(c.ctx, id.TokenID, c.g.verifier.ReplayExpiry(id)); err != nil {
 			if errors.Is(err, auth.ErrReplayed) {
-				typ = audit.TypeTokenReplayed
+				c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay", "")
+				c.close(protocol.CloseUnauthorized)
+			} else {
+				c.g.cfg.Logger.Error("replay store", "err", err)
+				c.event(audit.TypeAuthFailed, audit.SeverityCritical, "replay_store", "")
+				c.close(protocol.CloseInternal)
 			}
-			c.identity = id
-			c.event(typ, audit.SeverityCritical, "replay", "")
-			c.close(protocol.CloseUnauthorized)
 			return false
 		}
 	}
-	c.identity = id
 	c.connected = true
 	c.subs = make(map[string]*subscription)
-	c.armExpiry()
+	c.armExpiry(id.ExpiresAt)
 	res, _ := json.Marshal(protocol.ConnectResult{
 		Client:  c.id,
 		User:    id.User,
@@ -236,6 +253,25 @@ func (c *conn) handleConnect(cmd protocol.Command) bool {
 		Ping:    int(c.g.cfg.PingInterval / time.Second),
 	})
 	c.reply(cmd.ID, res)
+	return true
+}
+
+// checkRevoked refuses an identity whose user, session or token was
+// revoked, closing 4403 (or 4500 when the store fails: fail closed). It
+// reports whether the identity may proceed.
+func (c *conn) checkRevoked(id auth.Identity) bool {
+	revoked, err := c.g.revocations.Revoked(c.ctx, id)
+	switch {
+	case err != nil:
+		c.g.cfg.Logger.Error("revocation store", "err", err)
+		c.event(audit.TypeAuthFailed, audit.SeverityCritical, "revocation_store", "")
+		c.close(protocol.CloseInternal)
+		return false
+	case revoked:
+		c.event(audit.TypeRevoked, audit.SeverityWarning, "revoked_token", "")
+		c.close(protocol.CloseForbidden)
+		return false
+	}
 	return true
 }
 
@@ -249,9 +285,15 @@ func (c *conn) authFailed(err error) {
 	c.close(protocol.CloseUnauthorized)
 }
 
-// armExpiry closes the connection 4409 when its token expires.
-func (c *conn) armExpiry() {
-	d := c.identity.ExpiresAt.Sub(c.g.cfg.Now())
+// armExpiry closes the connection 4409 after its token expires, with a
+// random delay of up to ExpiryJitter so that connections opened together
+// do not all reconnect at once. Commands are refused from the expiry on
+// (see live).
+func (c *conn) armExpiry(exp time.Time) {
+	d := exp.Sub(c.g.cfg.Now())
+	if j := c.g.cfg.ExpiryJitter; j > 0 {
+		d += rand.N(j)
+	}
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
@@ -261,39 +303,122 @@ func (c *conn) armExpiry() {
 	})
 }
 
-func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) {
-	nid, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
-	if err == nil && (nid.User != c.identity.User || nid.Session != c.identity.Session || nid.Tenant != c.identity.Tenant) {
-		err = errors.New("identity mismatch")
+// live checks, before every command, that the connection's token has not
+// expired and that it was not revoked. It closes the connection (4409 or
+// 4403) and returns false otherwise.
+func (c *conn) live() bool {
+	if c.revoked.Load() {
+		c.close(protocol.CloseForbidden)
+		return false
 	}
-	if err == nil && nid.TokenID != "" {
-		err = c.g.replay.Consume(c.ctx, nid.TokenID, nid.ExpiresAt)
+	if !c.g.cfg.Now().Before(c.identity().ExpiresAt) {
+		c.event(audit.TypeTokenExpired, audit.SeverityInfo, "expired_command", "")
+		c.close(protocol.CloseTokenExpired)
+		return false
 	}
-	if err != nil {
-		reason := "invalid"
-		var te *auth.TokenError
-		if errors.As(err, &te) {
-			reason = te.Reason
-		} else if errors.Is(err, auth.ErrReplayed) {
-			reason = "replay"
-		} else {
-			reason = err.Error()
-		}
-		c.event(audit.TypeRefreshFailed, audit.SeverityWarning, reason, "")
-		c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
-		return
-	}
-	c.identity = nid
-	c.armExpiry()
-	res, _ := json.Marshal(protocol.RefreshResult{Expires: nid.ExpiresAt.Unix()})
-	c.reply(id, res)
+	return true
 }
 
-func (c *conn) subject() policy.Subject { return policy.Subject{User: c.identity.User} }
+// revoke closes the connection 4403 because its user, session or token
+// was revoked.
+func (c *conn) revoke(reason string) {
+	if c.revoked.Swap(true) {
+		return
+	}
+	c.event(audit.TypeRevoked, audit.SeverityWarning, reason, "")
+	c.closeNow(protocol.CloseForbidden)
+}
+
+func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) bool {
+	cur := c.identity()
+	nid, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
+	if err != nil {
+		c.event(audit.TypeRefreshFailed, audit.SeverityWarning, auth.ReasonOf(err), "")
+		c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
+		return true
+	}
+	if nid.User != cur.User || nid.Session != cur.Session || nid.Tenant != cur.Tenant {
+		// Another user's (or session's) token on this connection: an
+		// attempt to take it over. Refuse and close.
+		c.event(audit.TypeRefreshFailed, audit.SeverityCritical, "identity_mismatch", nid.User)
+		c.close(protocol.CloseForbidden)
+		return false
+	}
+	if !c.checkRevoked(nid) {
+		return false
+	}
+	if nid.TokenID != "" {
+		if err := c.g.replay.Consume(c.ctx, nid.TokenID, c.g.verifier.ReplayExpiry(nid)); err != nil {
+			c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay_refresh", "")
+			c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
+			return true
+		}
+	}
+	c.setIdentity(nid)
+	c.armExpiry(nid.ExpiresAt)
+	res, _ := json.Marshal(protocol.RefreshResult{Expires: nid.ExpiresAt.Unix()})
+	c.reply(id, res)
+	return true
+}
+
+// identity returns the connection's current identity (zero before connect).
+func (c *conn) identity() auth.Identity {
+	if id := c.ident.Load(); id != nil {
+		return *id
+	}
+	return auth.Identity{}
+}
+
+func (c *conn) setIdentity(id auth.Identity) { c.ident.Store(&id) }
+
+func (c *conn) subject() policy.Subject {
+	id := c.identity()
+	return policy.Subject{
+		User: id.User, Session: id.Session, Tenant: id.Tenant,
+		Groups: id.Groups, Perms: id.Perms,
+	}
+}
+
+// subscriptionToken checks a subscription token: signed, kind
+// "subscribe", for this connection's user (and tenant), listing exactly
+// this channel, and not revoked. It returns a reason for the audit trail
+// when the token does not grant the channel.
+func (c *conn) subscriptionToken(token, channel string) (granted bool, reason string) {
+	if token == "" {
+		return false, ""
+	}
+	tid, err := c.g.verifier.Verify(token, auth.KindSubscribe)
+	if err != nil {
+		return false, "sub_token_" + auth.ReasonOf(err)
+	}
+	cur := c.identity()
+	if tid.User != cur.User || tid.Tenant != cur.Tenant {
+		return false, "sub_token_other_user"
+	}
+	if !slices.Contains(tid.Channels, channel) {
+		return false, "sub_token_other_channel"
+	}
+	if revoked, err := c.g.revocations.Revoked(c.ctx, tid); err != nil || revoked {
+		return false, "sub_token_revoked"
+	}
+	return true, ""
+}
 
 func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
-	_, err := c.g.policies.CanSubscribe(c.subject(), p.Channel)
+	granted, tokenReason := c.subscriptionToken(p.Token, p.Channel)
+	_, internal, err := c.g.policies.Authorize(policy.OpSubscribe, policy.Check{
+		Subject: c.subject(), Channel: p.Channel, Request: c.request, TokenGranted: granted,
+	})
+	if err == nil && tokenReason != "" {
+		// A bad token is refused even where the namespace would not need one.
+		err = policy.ErrDenied
+	}
 	if err != nil {
+		if tokenReason != "" {
+			c.event(audit.TypeChannelDenied, audit.SeverityWarning, tokenReason, p.Channel)
+			c.replyError(id, protocol.NewError(protocol.CodeForbidden), err)
+			return
+		}
 		c.event(audit.TypeChannelDenied, audit.SeverityWarning, policyReason(err), p.Channel)
 		c.replyError(id, protocol.NewError(protocol.CodeForbidden), err)
 		return
@@ -307,7 +432,7 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 		c.replyError(id, protocol.NewError(protocol.CodeLimitExceeded), nil)
 		return
 	}
-	s := &subscription{c: c, channel: p.Channel}
+	s := &subscription{c: c, channel: internal}
 	if err := c.g.hub.add(c.ctx, s); err != nil {
 		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
 		return
@@ -316,7 +441,7 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 	if p.Since != nil {
 		req.Since = &broker.Position{Offset: p.Since.Offset, Epoch: p.Since.Epoch}
 	}
-	hist, err := c.g.broker.History(c.ctx, p.Channel, req)
+	hist, err := c.g.broker.History(c.ctx, internal, req)
 	if err != nil {
 		c.g.hub.remove(s)
 		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
@@ -339,7 +464,7 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 		c.replyError(id, protocol.NewError(protocol.CodeInternal), err)
 		return
 	}
-	if len(b)+32 > c.g.cfg.MaxOutboundMessage && len(res.Publications) > 0 {
+	if replySize(id, b) > c.g.cfg.MaxOutboundMessage && len(res.Publications) > 0 {
 		// Too much to recover in one reply: say so rather than drop silently.
 		f := false
 		res.Recovered, res.Publications = &f, nil
@@ -361,7 +486,9 @@ func (c *conn) handleUnsubscribe(id uint64, p protocol.UnsubscribeParams) {
 }
 
 func (c *conn) handlePublish(id uint64, p protocol.PublishParams) {
-	ns, err := c.g.policies.CanPublish(c.subject(), p.Channel)
+	ns, internal, err := c.g.policies.Authorize(policy.OpPublish, policy.Check{
+		Subject: c.subject(), Channel: p.Channel, Request: c.request,
+	})
 	if err != nil {
 		c.event(audit.TypePublishDenied, audit.SeverityWarning, policyReason(err), p.Channel)
 		c.replyError(id, protocol.NewError(protocol.CodeForbidden), err)
@@ -372,7 +499,7 @@ func (c *conn) handlePublish(id uint64, p protocol.PublishParams) {
 		return
 	}
 	// p.Data aliases the read buffer, which is not reused; it is safe to keep.
-	res, err := c.g.publish(c.ctx, p.Channel, p.Data, ns)
+	res, err := c.g.publish(c.ctx, internal, p.Data, ns)
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		c.replyError(id, protocol.NewError(protocol.CodeTooLarge), err)
@@ -399,7 +526,16 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 		c.replyError(id, notAvailable, nil)
 		return
 	}
-	req := &Request{ConnID: c.id, Identity: c.identity, Event: p.Name, Payload: p.Payload}
+	if rh.guard != nil {
+		if err := rh.guard.Allow(c.subject(), c.request); err != nil {
+			// Checked before the payload is decoded; the reply is the one an
+			// unknown name gets, so it does not reveal the handler exists.
+			c.event(audit.TypeEventDenied, audit.SeverityWarning, "forbidden_event", p.Name)
+			c.replyError(id, notAvailable, nil)
+			return
+		}
+	}
+	req := &Request{ConnID: c.id, Identity: c.identity(), Event: p.Name, Payload: p.Payload}
 	result, err := rh.call(c.ctx, req)
 	if err != nil {
 		var pe *panicError
@@ -419,11 +555,17 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 		c.replyError(id, protocol.NewError(protocol.CodeInternal), err)
 		return
 	}
-	if len(b)+32 > c.g.cfg.MaxOutboundMessage {
+	if replySize(id, b) > c.g.cfg.MaxOutboundMessage {
 		c.replyError(id, protocol.NewError(protocol.CodeTooLarge), ErrTooLarge)
 		return
 	}
 	c.reply(id, b)
+}
+
+// replySize is the encoded size of a successful reply carrying result.
+func replySize(id uint64, result []byte) int {
+	var digits [20]byte
+	return len(`{"id":,"result":}`) + len(strconv.AppendUint(digits[:0], id, 10)) + len(result)
 }
 
 func policyReason(err error) string {
@@ -432,6 +574,8 @@ func policyReason(err error) string {
 		return "invalid_channel"
 	case errors.Is(err, policy.ErrUnknownNamespace):
 		return "unknown_namespace"
+	case errors.Is(err, policy.ErrNoTenant):
+		return "no_tenant"
 	default:
 		return "denied"
 	}
@@ -568,9 +712,10 @@ func (c *conn) cleanup() {
 }
 
 func (c *conn) event(typ string, sev audit.Severity, reason, detail string) {
+	id := c.identity()
 	c.g.securityEvent(c.ctx, audit.Event{
 		Type: typ, Severity: sev, Reason: reason, Detail: detail,
-		User: c.identity.User, Session: c.identity.Session, Tenant: c.identity.Tenant,
+		User: id.User, Session: id.Session, Tenant: id.Tenant,
 		IP: c.ip, ConnID: c.id,
 	})
 }

@@ -18,6 +18,10 @@ var (
 	// ErrUnknownNamespace is returned for a channel whose namespace is not
 	// configured.
 	ErrUnknownNamespace = errors.New("livegate: unknown namespace")
+	// ErrTenant is returned by Publish when a tenant-scoped namespace is
+	// published to without WithTenant (or with an invalid tenant), or
+	// another namespace with one.
+	ErrTenant = errors.New("livegate: tenant required for tenant-scoped namespaces only")
 	// ErrInvalidData is returned by Publish for data that is not valid JSON.
 	ErrInvalidData = errors.New("livegate: data is not valid JSON")
 	// ErrDuplicateHandler is returned by Handle for a name registered twice.

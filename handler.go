@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 )
 
@@ -77,11 +78,24 @@ func (e *payloadError) Unwrap() []error {
 func badPayload(err error) error { return &payloadError{err: err} }
 
 // HandleOption configures one handler registration.
-type HandleOption func(*registeredHandler)
+type HandleOption func(*handleOptions)
+
+type handleOptions struct {
+	access *policy.Access
+}
+
+// Require restricts a handler to connections that a's groups, permissions
+// and rule allow (Mode must be ModeAuthenticated or zero; UserLimited is
+// not allowed). It is checked before the payload is decoded, and a refused
+// connection gets the same reply as for an unknown event.
+func Require(a policy.Access) HandleOption {
+	return func(o *handleOptions) { o.access = &a }
+}
 
 type registeredHandler struct {
-	name string
-	h    Handler
+	name  string
+	h     Handler
+	guard *policy.Guard
 }
 
 // call runs the handler, turning a panic into an error.

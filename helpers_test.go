@@ -69,7 +69,7 @@ type env struct {
 func defaultNamespaces() []policy.NamespaceConfig {
 	return []policy.NamespaceConfig{
 		{Name: "room", Subscribe: policy.SubscribeAuthenticated, HistorySize: 100},
-		{Name: "chat", Subscribe: policy.SubscribeAuthenticated, ClientPublish: true, HistorySize: 10},
+		{Name: "chat", Subscribe: policy.SubscribeAuthenticated, Publish: policy.Authenticated, HistorySize: 10},
 		{Name: "small", Subscribe: policy.SubscribeAuthenticated, HistorySize: 2},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 )
 
@@ -119,8 +120,11 @@ func (h *hub) HandlePublication(p broker.Publication) {
 	if len(subs) == 0 {
 		return
 	}
-	frame := protocol.AppendPush(make([]byte, 0, protocol.PushSize(p.Channel, p.Offset, p.Epoch, p.Data)),
-		p.Channel, p.Offset, p.Epoch, p.Data)
+	// Subscribers of one internal channel all address it by the same
+	// client-facing name (tenant-scoped channels drop the tenant part).
+	name := policy.External(p.Channel)
+	frame := protocol.AppendPush(make([]byte, 0, protocol.PushSize(name, p.Offset, p.Epoch, p.Data)),
+		name, p.Offset, p.Epoch, p.Data)
 	for s := range subs {
 		if s.live.Load() {
 			s.c.send(frame)

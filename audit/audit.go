@@ -40,6 +40,11 @@ const (
 	TypeHandlerPanic    = "handler_panic"
 	TypeTokenExpired    = "token_expired"
 	TypeRefreshFailed   = "refresh_failed"
+	TypeCSRFRejected    = "csrf_rejected"
+	TypeTokenDenied     = "token_denied"
+	TypeRevoked         = "revoked"
+	TypeTenantDenied    = "tenant_denied"
+	TypeAdminDenied     = "admin_denied"
 )
 
 // Event is one security-relevant occurrence. String fields may hold

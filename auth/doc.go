@@ -28,6 +28,35 @@
 // A [Signer] mints tokens with the same claims, for the development CLI and
 // token endpoints.
 //
+// # Keys and rotation
+//
+// Instead of one key, [VerifierConfig.Keys] holds a key set: each [Key] has
+// an ID, matched against the token's "kid" header, and its own pinned
+// algorithm. A token is checked only with the key its "kid" names and only
+// if its alg header equals that key's algorithm, so an RS256 public key is
+// never used as an HMAC secret even when the set also holds HS256 keys.
+// With more than one key a token without "kid", or with an unknown one, is
+// refused ([ReasonKey]). [Verifier.SetKeys] validates a new set and swaps
+// it in atomically, for rotation without a restart: publish the new key,
+// sign with it (SignerConfig.KeyID sets "kid"), and remove the old key once
+// the tokens it signed have expired.
+//
+// [VerifierConfig.JWKSURL] adds the asymmetric keys of a JSON Web Key Set,
+// fetched over https (or http to loopback) with the keyfunc library,
+// refreshed periodically and, rate-limited, when a token names an unknown
+// "kid". Only EdDSA, ES256 and RS256 keys that state their "alg" are used;
+// symmetric keys and keys without "alg" are ignored. If the set cannot be
+// fetched the verifier refuses JWKS tokens until it can: it fails closed.
+// A Verifier with a JWKS must be closed with [Verifier.Close].
+//
+// # Revocation
+//
+// [Revocations] records revoked sessions ("sid"), users (tokens issued at
+// or before a time) and single tokens ("jti"); set
+// [VerifierConfig.Revocations] and Verify refuses revoked tokens with
+// [ReasonRevoked], matching [ErrRevoked]. [MemoryRevocations] is the
+// single-node implementation.
+//
 // # Errors
 //
 // Every verification failure matches [ErrInvalidToken] with [errors.Is] and
@@ -45,8 +74,8 @@
 //
 // # Concurrency
 //
-// Verifier, Signer and MemoryReplayStore are safe for concurrent use by
-// multiple goroutines. Configuration structs are copied at construction;
-// changing them afterwards has no effect (byte slices and keys are not
-// deep-copied unless stated, so do not mutate them).
+// Verifier, Signer, MemoryReplayStore and MemoryRevocations are safe for
+// concurrent use by multiple goroutines. Configuration structs are copied at
+// construction; changing them afterwards has no effect (byte slices and keys
+// are not deep-copied unless stated, so do not mutate them).
 package auth

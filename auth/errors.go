@@ -15,6 +15,11 @@ var ErrReplayed = errors.New("auth: token already used")
 // for an unusable configuration.
 var ErrInvalidConfig = errors.New("auth: invalid configuration")
 
+// ErrRevoked is wrapped by the *TokenError (Reason ReasonRevoked) that
+// Verify returns for a token whose id, session or user has been revoked in
+// the configured Revocations.
+var ErrRevoked = errors.New("auth: token revoked")
+
 // ErrNoTokenID is returned by MemoryReplayStore.Consume for an empty token id:
 // a token without an id cannot be single-use.
 var ErrNoTokenID = errors.New("auth: token has no id")
@@ -26,8 +31,12 @@ const (
 	// number of segments, bad base64 or JSON, wrong claim types, too long).
 	ReasonMalformed = "malformed"
 	// ReasonAlgorithm: the alg header is "none", unlisted, missing or
-	// different from the pinned algorithm.
+	// different from the algorithm pinned for the selected key.
 	ReasonAlgorithm = "algorithm"
+	// ReasonKey: no key could be selected for the token: its "kid" is
+	// missing where a key set requires one, unknown, not a string, names an
+	// unusable JWKS key, or the JWKS could not be fetched.
+	ReasonKey = "key"
 	// ReasonSignature: the signature does not verify with the configured key.
 	ReasonSignature = "signature"
 	// ReasonExpired: "exp" is in the past (beyond the leeway).
@@ -51,6 +60,9 @@ const (
 	ReasonNoJTI = "missing_jti"
 	// ReasonReplayed: a single-use token was presented again (VerifyOnce).
 	ReasonReplayed = "replayed"
+	// ReasonRevoked: the token's id, session or user (for tokens issued at
+	// or before the revocation) is revoked in VerifierConfig.Revocations.
+	ReasonRevoked = "revoked"
 )
 
 // TokenError says why a token was refused. Reason is one of the Reason*

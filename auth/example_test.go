@@ -115,3 +115,105 @@ func ExampleMemoryReplayStore() {
 	// auth: token already used
 	// swept: 1 left: 0
 }
+
+func ExampleVerifier_SetKeys() {
+	oldSecret := exampleSecret
+	newSecret := []byte("the-next-secret-of-at-least-32-bytes")
+	sign := func(kid string, secret []byte) string {
+		s, err := auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: secret, KeyID: kid, Now: exampleNow})
+		if err != nil {
+			panic(err)
+		}
+		token, _, err := s.Sign(auth.Identity{User: "alice"}, auth.KindConnect, time.Minute)
+		if err != nil {
+			panic(err)
+		}
+		return token
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Keys: []auth.Key{{ID: "2025-05", Algorithm: "HS256", Secret: oldSecret}},
+		Now:  exampleNow,
+	})
+	if err != nil {
+		panic(err)
+	}
+	oldToken := sign("2025-05", oldSecret)
+
+	// Publish the new key next to the old one, then start signing with it.
+	err = verifier.SetKeys([]auth.Key{
+		{ID: "2025-05", Algorithm: "HS256", Secret: oldSecret},
+		{ID: "2025-06", Algorithm: "HS256", Secret: newSecret},
+	})
+	fmt.Println("publish:", err)
+	newToken := sign("2025-06", newSecret)
+	_, errOld := verifier.Verify(oldToken, auth.KindConnect)
+	_, errNew := verifier.Verify(newToken, auth.KindConnect)
+	fmt.Println("old:", errOld, "new:", errNew)
+
+	// Once the old tokens have expired, retire the old key.
+	err = verifier.SetKeys([]auth.Key{{ID: "2025-06", Algorithm: "HS256", Secret: newSecret}})
+	fmt.Println("retire:", err)
+	_, errOld = verifier.Verify(oldToken, auth.KindConnect)
+	fmt.Println("old reason:", auth.ReasonOf(errOld))
+
+	// A weak key is refused and the current set stays in force.
+	err = verifier.SetKeys([]auth.Key{{ID: "weak", Algorithm: "HS256", Secret: []byte("short")}})
+	fmt.Println("weak refused:", errors.Is(err, auth.ErrInvalidConfig))
+	_, errNew = verifier.Verify(newToken, auth.KindConnect)
+	fmt.Println("new still:", errNew)
+	// Output:
+	// publish: <nil>
+	// old: <nil> new: <nil>
+	// retire: <nil>
+	// old reason: key
+	// weak refused: true
+	// new still: <nil>
+}
+
+func ExampleMemoryRevocations() {
+	now := exampleNow()
+	revocations := auth.NewMemoryRevocations(func() time.Time { return now })
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Algorithm:   "HS256",
+		HMACSecret:  exampleSecret,
+		Revocations: revocations,
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		panic(err)
+	}
+	signer, err := auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: exampleSecret, Now: func() time.Time { return now }})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	token, _, err := signer.Sign(auth.Identity{User: "alice", Session: "sess-1"}, auth.KindConnect, 5*time.Minute)
+	if err != nil {
+		panic(err)
+	}
+
+	// Sign alice out everywhere: tokens issued until now are refused for as
+	// long as any of them can live.
+	if err := revocations.RevokeUser(ctx, "alice", now, now.Add(auth.DefaultMaxLifetime)); err != nil {
+		panic(err)
+	}
+	_, err = verifier.Verify(token, auth.KindConnect)
+	fmt.Println("revoked:", errors.Is(err, auth.ErrRevoked), "reason:", auth.ReasonOf(err))
+
+	// She signs in again a second later.
+	now = now.Add(time.Second)
+	fresh, _, err := signer.Sign(auth.Identity{User: "alice", Session: "sess-2"}, auth.KindConnect, 5*time.Minute)
+	if err != nil {
+		panic(err)
+	}
+	_, err = verifier.Verify(fresh, auth.KindConnect)
+	fmt.Println("new sign-in:", err)
+
+	// Entries go away once they can no longer matter.
+	now = now.Add(auth.DefaultMaxLifetime)
+	fmt.Println("swept:", revocations.Sweep(), "left:", revocations.Len())
+	// Output:
+	// revoked: true reason: revoked
+	// new sign-in: <nil>
+	// swept: 1 left: 0
+}

@@ -25,6 +25,9 @@ type SignerConfig struct {
 	Audience string
 	// Issuer, when set, is written to "iss".
 	Issuer string
+	// KeyID, when set, is written to the "kid" header so that a verifier
+	// with a key set (VerifierConfig.Keys or JWKSURL) can select the key.
+	KeyID string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -35,6 +38,7 @@ type Signer struct {
 	key      any
 	audience string
 	issuer   string
+	keyID    string
 	now      func() time.Time
 }
 
@@ -60,6 +64,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 		key:      key,
 		audience: cfg.Audience,
 		issuer:   cfg.Issuer,
+		keyID:    cfg.KeyID,
 		now:      cfg.Now,
 	}
 	if s.audience == "" {
@@ -122,7 +127,11 @@ func (s *Signer) Sign(id Identity, kind Kind, ttl time.Duration) (string, Identi
 		Channels: id.Channels,
 		Kind:     kind,
 	}
-	token, err := jwt.NewWithClaims(s.method, c).SignedString(s.key)
+	t := jwt.NewWithClaims(s.method, c)
+	if s.keyID != "" {
+		t.Header["kid"] = s.keyID
+	}
+	token, err := t.SignedString(s.key)
 	if err != nil {
 		return "", Identity{}, fmt.Errorf("auth: sign: %w", err)
 	}

@@ -36,9 +36,9 @@ var (
 
 // Options configure a Protector.
 type Options struct {
-	// AllowOrigin reports whether a browser origin may make requests.
+	// AllowOrigin reports whether a browser origin may make request r.
 	// Required.
-	AllowOrigin func(origin string) bool
+	AllowOrigin func(r *http.Request, origin string) bool
 	// Secure marks the cookie Secure and names it with the __Host- prefix;
 	// set it when the site is served over HTTPS.
 	Secure bool
@@ -114,7 +114,7 @@ func (p *Protector) CheckOrigin(r *http.Request) error {
 	if site != "" && site != "same-origin" {
 		return ErrCrossSite
 	}
-	if origin != "" && !p.opts.AllowOrigin(origin) {
+	if origin != "" && !p.opts.AllowOrigin(r, origin) {
 		return ErrOrigin
 	}
 	if site == "" && origin == "" {

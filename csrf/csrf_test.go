@@ -15,7 +15,7 @@ var key = []byte("csrf-test-key-0123456789abcdef-0123")
 
 func newProtector(t testing.TB) *csrf.Protector {
 	t.Helper()
-	p, err := csrf.New(key, csrf.Options{AllowOrigin: func(o string) bool { return o == "https://app.example.com" }})
+	p, err := csrf.New(key, csrf.Options{AllowOrigin: func(_ *http.Request, o string) bool { return o == "https://app.example.com" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 	other, otherCookie := issue(t, p)
 	same := map[string]string{"Origin": "https://app.example.com", "Sec-Fetch-Site": "same-origin"}
 	forged := strings.Split(tok, ".")[0] + "." + strings.Split(other, ".")[1]
-	foreignKey, _ := csrf.New([]byte("another-key-0123456789abcdef-012345"), csrf.Options{AllowOrigin: func(string) bool { return true }})
+	foreignKey, _ := csrf.New([]byte("another-key-0123456789abcdef-012345"), csrf.Options{AllowOrigin: func(*http.Request, string) bool { return true }})
 	foreignTok, foreignCookie := issue(t, foreignKey)
 
 	tests := []struct {
@@ -115,7 +115,7 @@ func TestTokenReusesValidCookie(t *testing.T) {
 
 func TestNewRejectsWeakKey(t *testing.T) {
 	t.Parallel()
-	if _, err := csrf.New([]byte("short"), csrf.Options{AllowOrigin: func(string) bool { return true }}); err == nil {
+	if _, err := csrf.New([]byte("short"), csrf.Options{AllowOrigin: func(*http.Request, string) bool { return true }}); err == nil {
 		t.Fatal("short key accepted")
 	}
 	if _, err := csrf.New(key, csrf.Options{}); err == nil {
@@ -125,7 +125,7 @@ func TestNewRejectsWeakKey(t *testing.T) {
 
 func ExampleProtector_Check() {
 	p, _ := csrf.New([]byte("a csrf key of at least thirty-two bytes"), csrf.Options{
-		AllowOrigin: func(o string) bool { return o == "https://app.example.com" },
+		AllowOrigin: func(_ *http.Request, o string) bool { return o == "https://app.example.com" },
 	})
 	// The page handler issues the token and embeds it in the page.
 	rec := httptest.NewRecorder()

@@ -1,21 +1,24 @@
-// Package policy decides what a connection may touch: the channel name
-// grammar, the event name guard, and per-namespace rules for subscribing
-// and client publishing. Everything is denied unless a rule allows it.
 package policy
 
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 )
 
-// Sentinel errors. Callers turn each into the same generic client error.
+// Sentinel errors. Callers turn each into the same generic client error;
+// the wrapped detail (see the errors returned by Authorize) is for logs and
+// the audit trail only.
 var (
-	ErrInvalidChannel   = errors.New("policy: invalid channel name")
+	// ErrInvalidChannel reports a channel name outside the grammar.
+	ErrInvalidChannel = errors.New("policy: invalid channel name")
+	// ErrUnknownNamespace reports a channel in a namespace nobody configured.
 	ErrUnknownNamespace = errors.New("policy: unknown namespace")
-	ErrDenied           = errors.New("policy: denied")
+	// ErrDenied reports that the subject may not do what it asked.
+	ErrDenied = errors.New("policy: denied")
+	// ErrNoTenant reports a tenant-scoped namespace used without a valid
+	// tenant. It wraps ErrDenied, so errors.Is(err, ErrDenied) also holds.
+	ErrNoTenant = fmt.Errorf("%w: no valid tenant", ErrDenied)
 )
 
 // MaxChannelLen is the maximum channel name length in bytes.
@@ -101,108 +104,4 @@ func ValidEventName(name string) bool {
 		}
 	}
 	return true
-}
-
-// SubscribeRule says who may subscribe to a namespace's channels.
-type SubscribeRule int
-
-// Subscribe rules. The zero value denies.
-const (
-	// SubscribeDeny refuses every subscription.
-	SubscribeDeny SubscribeRule = iota
-	// SubscribeAuthenticated allows any authenticated connection.
-	SubscribeAuthenticated
-)
-
-// String returns the rule's configuration name.
-func (r SubscribeRule) String() string {
-	switch r {
-	case SubscribeAuthenticated:
-		return "authenticated"
-	}
-	return "deny"
-}
-
-// NamespaceConfig is the policy of one namespace. The zero value (apart
-// from Name) denies subscribing and client publishing and keeps no history.
-type NamespaceConfig struct {
-	// Name is the namespace, the part of a channel before the first ':'.
-	Name string
-	// Subscribe says who may subscribe.
-	Subscribe SubscribeRule
-	// ClientPublish allows authenticated connections that may subscribe to
-	// publish from the client. Default false: only the server publishes.
-	ClientPublish bool
-	// HistorySize is how many messages each channel keeps for recovery.
-	HistorySize int
-	// HistoryTTL is how long an idle channel's history is kept.
-	HistoryTTL time.Duration
-}
-
-// Subject is who is asking.
-type Subject struct {
-	User string
-}
-
-// Set is an immutable collection of namespace policies, safe for
-// concurrent use.
-type Set struct {
-	ns map[string]NamespaceConfig
-}
-
-// NewSet validates the namespaces and returns a Set.
-func NewSet(namespaces ...NamespaceConfig) (*Set, error) {
-	s := &Set{ns: make(map[string]NamespaceConfig, len(namespaces))}
-	for _, n := range namespaces {
-		if err := ValidChannel(n.Name + ":x"); err != nil || strings.ContainsAny(n.Name, "#,:") {
-			return nil, fmt.Errorf("policy: namespace %q: invalid name", n.Name)
-		}
-		if _, dup := s.ns[n.Name]; dup {
-			return nil, fmt.Errorf("policy: namespace %q defined twice", n.Name)
-		}
-		if n.HistorySize < 0 || n.HistoryTTL < 0 {
-			return nil, fmt.Errorf("policy: namespace %q: negative history setting", n.Name)
-		}
-		s.ns[n.Name] = n
-	}
-	return s, nil
-}
-
-// Lookup returns the namespace policy for a channel.
-func (s *Set) Lookup(channel string) (NamespaceConfig, error) {
-	if err := ValidChannel(channel); err != nil {
-		return NamespaceConfig{}, err
-	}
-	n, ok := s.ns[Namespace(channel)]
-	if !ok {
-		return NamespaceConfig{}, ErrUnknownNamespace
-	}
-	return n, nil
-}
-
-// CanSubscribe decides whether sub may subscribe to channel.
-func (s *Set) CanSubscribe(sub Subject, channel string) (NamespaceConfig, error) {
-	n, err := s.Lookup(channel)
-	if err != nil {
-		return n, err
-	}
-	if sub.User == "" || n.Subscribe != SubscribeAuthenticated {
-		return n, ErrDenied
-	}
-	if users, limited := ChannelUsers(channel); limited && !slices.Contains(users, sub.User) {
-		return n, ErrDenied
-	}
-	return n, nil
-}
-
-// CanPublish decides whether sub may publish to channel from the client.
-func (s *Set) CanPublish(sub Subject, channel string) (NamespaceConfig, error) {
-	n, err := s.CanSubscribe(sub, channel)
-	if err != nil {
-		return n, err
-	}
-	if !n.ClientPublish {
-		return n, ErrDenied
-	}
-	return n, nil
 }

@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -68,54 +67,9 @@ func TestValidEventName(t *testing.T) {
 	}
 }
 
-func TestSetDenyByDefault(t *testing.T) {
-	t.Parallel()
-	s, err := policy.NewSet(
-		policy.NamespaceConfig{Name: "room", Subscribe: policy.SubscribeAuthenticated},
-		policy.NamespaceConfig{Name: "closed"},
-		policy.NamespaceConfig{Name: "chat", Subscribe: policy.SubscribeAuthenticated, ClientPublish: true},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := policy.Subject{User: "alice"}
-	tests := []struct {
-		name    string
-		sub     policy.Subject
-		channel string
-		publish bool
-		want    error
-	}{
-		{"room subscribe", alice, "room:a", false, nil},
-		{"room publish refused", alice, "room:a", true, policy.ErrDenied},
-		{"chat publish", alice, "chat:a", true, nil},
-		{"unknown namespace", alice, "secret:a", false, policy.ErrUnknownNamespace},
-		{"deny namespace", alice, "closed:a", false, policy.ErrDenied},
-		{"anonymous", policy.Subject{}, "room:a", false, policy.ErrDenied},
-		{"user limited allowed", alice, "room:dm#alice,bob", false, nil},
-		{"user limited cross-user", alice, "room:dm#bob,carol", false, policy.ErrDenied},
-		{"user limited prefix trick", alice, "room:dm#alice2", false, policy.ErrDenied},
-		{"invalid", alice, "room:<x>", false, policy.ErrInvalidChannel},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var err error
-			if tt.publish {
-				_, err = s.CanPublish(tt.sub, tt.channel)
-			} else {
-				_, err = s.CanSubscribe(tt.sub, tt.channel)
-			}
-			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
-				t.Fatalf("got %v, want %v", err, tt.want)
-			}
-		})
-	}
-}
-
 func TestNewSetRejectsBadNamespaces(t *testing.T) {
 	t.Parallel()
-	for _, n := range []string{"", "a b", "a#b", "a:b", "dup"} {
+	for _, n := range []string{"", "a b", "a#b", "a:b", "a,b", "a@b", "a/b", "dup"} {
 		ns := []policy.NamespaceConfig{{Name: n}}
 		if n == "dup" {
 			ns = append(ns, policy.NamespaceConfig{Name: n})
@@ -124,15 +78,4 @@ func TestNewSetRejectsBadNamespaces(t *testing.T) {
 			t.Errorf("NewSet(%q) succeeded", n)
 		}
 	}
-}
-
-func ExampleSet_CanSubscribe() {
-	s, _ := policy.NewSet(policy.NamespaceConfig{Name: "room", Subscribe: policy.SubscribeAuthenticated})
-	_, err := s.CanSubscribe(policy.Subject{User: "alice"}, "room:lobby")
-	fmt.Println(err)
-	_, err = s.CanSubscribe(policy.Subject{User: "alice"}, "admin:lobby")
-	fmt.Println(err)
-	// Output:
-	// <nil>
-	// policy: unknown namespace
 }
