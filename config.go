@@ -72,7 +72,8 @@ type Config struct {
 	ExpiryJitter time.Duration
 
 	// Broker carries publications and history; default an in-memory
-	// broker owned (and closed) by the Gateway.
+	// broker owned (and closed) by the Gateway. A Broker instance serves
+	// one Gateway: New sets itself as the broker's handler.
 	Broker broker.Broker
 	// Namespaces are the channel namespaces clients may use. Channels in
 	// any other namespace are refused.

@@ -42,11 +42,12 @@ type conn struct {
 	revoked atomic.Bool
 
 	// Owned by the reader goroutine.
-	connected bool
-	subs      map[string]*subscription
-	limiter   *rate.Limiter
-	warnings  int
-	expiry    *time.Timer
+	connected   bool
+	subs        map[string]*subscription
+	limiter     *rate.Limiter
+	warnings    int
+	lastWarning time.Time
+	expiry      *time.Timer
 
 	closeCode atomic.Int32
 	pingTimer *time.Timer
@@ -84,7 +85,9 @@ func (c *conn) serve() {
 		c.close(protocol.CloseConnectTimeout)
 	})
 	defer connectTimer.Stop()
-	c.pingTimer = time.AfterFunc(c.g.cfg.PingInterval, c.ping)
+	// Create the timer stopped, so ping never runs before the field is set.
+	c.pingTimer = time.AfterFunc(time.Hour, c.ping)
+	c.pingTimer.Reset(c.g.cfg.PingInterval)
 
 	for {
 		typ, frame, err := c.ws.Read(c.ctx)
@@ -151,6 +154,11 @@ func isTooBig(err error) bool {
 	return errors.Is(err, websocket.ErrMessageTooBig) || websocket.CloseStatus(err) == websocket.StatusMessageTooBig
 }
 
+// warningMemory is how long rate-limit warnings are remembered: a
+// connection closes 4429 after MaxRateWarnings warnings each less than this
+// apart.
+const warningMemory = 10 * time.Second
+
 // allow applies the per-connection command rate limit. It reports
 // whether the command may run; when it may not, it has answered
 // rate_limited or, past MaxRateWarnings, closed the connection (closed).
@@ -158,6 +166,11 @@ func (c *conn) allow(cmd protocol.Command) (run, closed bool) {
 	if c.limiter == nil || c.limiter.AllowN(c.g.cfg.Now(), 1) {
 		return true, false
 	}
+	now := c.g.cfg.Now()
+	if now.Sub(c.lastWarning) > warningMemory {
+		c.warnings = 0 // a client that calmed down starts afresh
+	}
+	c.lastWarning = now
 	c.warnings++
 	if c.warnings > c.g.cfg.MaxRateWarnings {
 		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "command_rate", "")
@@ -630,7 +643,9 @@ func (c *conn) writeLoop() {
 	}
 	code := protocol.CloseCode(c.closeCode.Load())
 	if code == 0 {
-		code = protocol.CloseNormal
+		// The server closes without a more specific reason only on its own
+		// failures (a failed write); tell the client to come back.
+		code = protocol.CloseInternal
 	}
 	// Close is bounded: 5 s to write the frame, 5 s for the peer's answer.
 	_ = c.ws.Close(websocket.StatusCode(code), code.String())
