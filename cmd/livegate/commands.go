@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +19,14 @@ import (
 	"github.com/livegate/livegate"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/internal/demo"
+	"github.com/livegate/livegate/store"
 )
 
 // Environment variables read by the CLI.
 const (
-	envSecret   = "LIVEGATE_TOKEN_HMAC_SECRET"
-	envAudience = "LIVEGATE_AUDIENCE"
+	envSecret      = "LIVEGATE_TOKEN_HMAC_SECRET"
+	envAudience    = "LIVEGATE_AUDIENCE"
+	envAdminSecret = "LIVEGATE_ADMIN_SECRET"
 )
 
 func rootCommand() *cobra.Command {
@@ -61,20 +64,21 @@ func secretFromEnv() ([]byte, error) {
 }
 
 func devCommand() *cobra.Command {
-	var addr string
+	var addr, dbPath string
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the dev server with the demo (in-memory broker)",
+		Short: "Run the dev server with the demo (in-memory broker, embedded SQLite)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), addr, cmd.OutOrStdout())
+			return runDev(cmd.Context(), addr, dbPath, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&dbPath, "db", "livegate-dev.db", "SQLite database for single-use tokens and revocations (\":memory:\" for none on disk)")
 	return cmd
 }
 
-func runDev(ctx context.Context, addr string, out io.Writer) error {
+func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	secret, err := secretFromEnv()
 	if err != nil {
@@ -88,12 +92,35 @@ func runDev(ctx context.Context, addr string, out io.Writer) error {
 		secret = []byte(base64.RawURLEncoding.EncodeToString(raw))
 		fmt.Fprintf(out, "generated dev token secret (set %s to reuse it):\n  %s\n", envSecret, secret)
 	}
-	srv, err := demo.New(demo.Config{Secret: secret, Audience: audience(), Logger: logger})
+	var admin []byte
+	if a := os.Getenv(envAdminSecret); a != "" {
+		if len(a) < 32 {
+			return fmt.Errorf("%s must be at least 32 bytes", envAdminSecret)
+		}
+		admin = []byte(a)
+	}
+	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		return err
+	}
+	srv, err := demo.New(demo.Config{
+		Secret:      secret,
+		Audience:    audience(),
+		Logger:      logger,
+		AdminSecret: admin,
+		Gateway: livegate.Config{
+			ReplayStore: db.ReplayStore(),
+			Revocations: db.Revocations(),
+			Hosts:       loopbackHosts(ln.Addr()),
+		},
+	})
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	hs := &http.Server{
@@ -103,6 +130,12 @@ func runDev(ctx context.Context, addr string, out io.Writer) error {
 		MaxHeaderBytes:    16 << 10,
 	}
 	fmt.Fprintf(out, "livegate dev server on http://%s (demo), WebSocket at ws://%s/ws\n", ln.Addr(), ln.Addr())
+	if admin != nil {
+		fmt.Fprintf(out, "revocation endpoint: POST http://%s/admin/revoke (Bearer %s)\n", ln.Addr(), envAdminSecret)
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go sweep(sweepCtx, db, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -119,6 +152,33 @@ func runDev(ctx context.Context, addr string, out io.Writer) error {
 		return err
 	}
 	return errors.Join(gerr, herr)
+}
+
+// loopbackHosts returns the Host values a browser uses for a loopback
+// listener, so the dev server refuses other Hosts (DNS rebinding). For
+// other listeners it returns nil: no Host check.
+func loopbackHosts(a net.Addr) []string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsLoopback() {
+		return nil
+	}
+	port := strconv.Itoa(ta.Port)
+	return []string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("localhost", port), net.JoinHostPort("::1", port)}
+}
+
+func sweep(ctx context.Context, db *store.DB, logger *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := db.Sweep(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("sweep", "err", err)
+			}
+		}
+	}
 }
 
 func tokenCommand() *cobra.Command {

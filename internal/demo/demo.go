@@ -58,6 +58,9 @@ type Config struct {
 	// Gateway is applied on top of the demo's gateway configuration
 	// (secret, audience, namespaces and logger are set by the demo).
 	Gateway livegate.Config
+	// AdminSecret, when set (at least 32 bytes), enables
+	// POST /admin/revoke for backends (see Gateway.RevokeHandler).
+	AdminSecret []byte
 }
 
 // Server is the demo application: pages, the dev token endpoint and the
@@ -115,6 +118,13 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /livegate.js", web.ClientHandler())
 	s.mux.Handle("/ws", gw)
 	s.mux.HandleFunc("POST /dev/token", s.token)
+	if len(cfg.AdminSecret) > 0 {
+		h, err := gw.RevokeHandler(cfg.AdminSecret)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		s.mux.Handle("/admin/revoke", h)
+	}
 	return s, nil
 }
 
