@@ -10,14 +10,13 @@ package demo
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -66,10 +65,10 @@ type Config struct {
 // Server is the demo application: pages, the dev token endpoint and the
 // gateway, as one http.Handler.
 type Server struct {
-	gw     *livegate.Gateway
-	signer *auth.Signer
-	mux    *http.ServeMux
-	log    *slog.Logger
+	gw    *livegate.Gateway
+	mux   *http.ServeMux
+	log   *slog.Logger
+	index *template.Template
 }
 
 // Namespaces returns the demo's channel namespaces.
@@ -96,15 +95,14 @@ func New(cfg Config) (*Server, error) {
 	gcfg.Audience = cfg.Audience
 	gcfg.Namespaces = Namespaces()
 	gcfg.Logger = cfg.Logger
+	if gcfg.TokenTTL == 0 {
+		gcfg.TokenTTL = TokenTTL
+	}
 	gw, err := livegate.New(gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	signer, err := auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: cfg.Secret, Audience: cfg.Audience})
-	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
-	}
-	s := &Server{gw: gw, signer: signer, mux: http.NewServeMux(), log: cfg.Logger}
+	s := &Server{gw: gw, mux: http.NewServeMux(), log: cfg.Logger}
 	if err := gw.Handle("say", livegate.HandlerFunc[Say](s.say)); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -112,12 +110,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	s.mux.Handle("GET /{$}", page(files, "index.html"))
+	s.index, err = template.ParseFS(files, "index.html")
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	s.mux.HandleFunc("GET /{$}", s.indexPage)
 	s.mux.Handle("GET /demo.css", page(files, "demo.css"))
 	s.mux.Handle("GET /demo.js", page(files, "demo.js"))
 	s.mux.Handle("GET /livegate.js", web.ClientHandler())
 	s.mux.Handle("/ws", gw)
-	s.mux.HandleFunc("POST /dev/token", s.token)
+	s.mux.Handle("/dev/token", gw.TokenHandler(identify))
 	if len(cfg.AdminSecret) > 0 {
 		h, err := gw.RevokeHandler(cfg.AdminSecret)
 		if err != nil {
@@ -177,76 +179,60 @@ type tokenRequest struct {
 	User string `json:"user"`
 }
 
-type tokenResponse struct {
-	Token   string `json:"token"`
-	Expires int64  `json:"expires"`
-}
-
-// token hands a dev connect token to a same-origin page. It has no
-// password: it exists only in the dev server.
-func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if !sameOrigin(r) {
-		http.Error(w, "forbidden", http.StatusForbidden)
-		return
-	}
+// identify is the dev server's stand-in for a login: the page names its
+// user in a JSON body. The gateway's TokenHandler around it enforces CSRF
+// (Fetch Metadata, Origin and the page's token) and issues a single-use
+// token bound to a fresh session.
+func identify(r *http.Request) (auth.Identity, error) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
-		return
+		return auth.Identity{}, errors.New("demo: want application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<10+1))
+	if err != nil || len(body) > 1<<10 {
+		return auth.Identity{}, errors.New("demo: body too large")
 	}
 	var req tokenRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<10))
-	if err != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
 	if err := protocol.Unmarshal(body, &req); err != nil || !userRe.MatchString(req.User) {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
+		return auth.Identity{}, errors.New("demo: bad user name")
 	}
 	sid, err := auth.GenerateSecret(12)
 	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return auth.Identity{}, err
 	}
-	tok, id, err := s.signer.Sign(auth.Identity{User: req.User, Session: fmt.Sprintf("%x", sid)}, auth.KindConnect, TokenTTL)
-	if err != nil {
-		s.log.Error("sign dev token", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(tokenResponse{Token: tok, Expires: id.ExpiresAt.Unix()})
+	return auth.Identity{User: req.User, Session: fmt.Sprintf("%x", sid)}, nil
 }
 
-// sameOrigin refuses cross-site requests: Fetch Metadata when the browser
-// sends it, else the Origin header; a request with neither (curl) passes.
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return false
+// indexPage renders the page with its CSRF token.
+func (s *Server) indexPage(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.gw.CSRFToken(w, r)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return false
-		}
+	securityHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.index.Execute(w, struct{ CSRFToken string }{tok}); err != nil {
+		s.log.Error("render index", "err", err)
 	}
-	return true
 }
 
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
+
 // page serves one embedded file with the security headers.
 func page(files fs.FS, name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		h.Set("Cache-Control", "no-cache")
+		securityHeaders(w.Header())
+		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, files, name)
 	})
 }

@@ -3,8 +3,10 @@ package demo_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,12 +35,42 @@ func newServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
+var metaRe = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// page loads the demo page like a browser and returns its CSRF token and
+// cookie.
+func page(t *testing.T, srv *httptest.Server) (string, *http.Cookie) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := metaRe.FindSubmatch(body)
+	if m == nil || len(resp.Cookies()) != 1 {
+		t.Fatalf("page without CSRF token or cookie: %s", body)
+	}
+	return string(m[1]), resp.Cookies()[0]
+}
+
+// devToken asks for a token the way the demo page does (same origin, CSRF
+// token and cookie); hdr overrides headers, an empty value removes one.
 func devToken(t *testing.T, srv *httptest.Server, user string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
+	csrfTok, cookie := page(t, srv)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`{"user":"`+user+`"}`))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("X-CSRF-Token", csrfTok)
+	req.AddCookie(cookie)
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -56,7 +88,7 @@ func TestTokenEndpoint(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	resp, tok := devToken(t, srv, "alice", map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"})
+	resp, tok := devToken(t, srv, "alice", nil)
 	if resp.StatusCode != http.StatusOK || tok == "" {
 		t.Fatalf("same-origin: %d %q", resp.StatusCode, tok)
 	}
@@ -68,26 +100,22 @@ func TestTokenEndpoint(t *testing.T) {
 		"same-site fetch":  {"Sec-Fetch-Site": "same-site"},
 		"foreign origin":   {"Origin": "http://evil.example"},
 		"lookalike origin": {"Origin": "http://" + host + ".evil.example"},
+		"no csrf token":    {"X-CSRF-Token": ""},
+		"wrong csrf token": {"X-CSRF-Token": "forged.token"},
+		"no origin at all": {"Origin": "", "Sec-Fetch-Site": ""},
 	}
 	for name, h := range refused {
 		if resp, tok := devToken(t, srv, "alice", h); resp.StatusCode != http.StatusForbidden || tok != "" {
 			t.Errorf("%s: %d", name, resp.StatusCode)
 		}
 	}
-	for _, user := range []string{"", "a b", "<script>", strings.Repeat("x", 33), `al\"ice`} {
-		if resp, _ := devToken(t, srv, user, nil); resp.StatusCode != http.StatusBadRequest {
+	for _, user := range []string{"", "a b", "<script>", strings.Repeat("x", 33), `al\"ice`, strings.Repeat("a", 2048)} {
+		if resp, tok := devToken(t, srv, user, nil); resp.StatusCode != http.StatusUnauthorized || tok != "" {
 			t.Errorf("user %q: %d", user, resp.StatusCode)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`user=alice`))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusUnsupportedMediaType {
-		t.Errorf("form post: %v %v", err, r)
-	}
-	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/dev/token", strings.NewReader(`{"user":"`+strings.Repeat("a", 4096)+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusBadRequest {
-		t.Errorf("oversize body: %v %v", err, r)
+	if resp, _ := devToken(t, srv, "alice", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("form post: %d", resp.StatusCode)
 	}
 	if r, err := http.Get(srv.URL + "/dev/token"); err != nil || r.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET token: %v %v", err, r)

@@ -135,6 +135,13 @@ function addMessage(user, text) {
   appendToLog(li);
 }
 
+// The CSRF token the server put in the page; the token endpoint refuses
+// requests without it.
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.getAttribute("content") || "" : "";
+}
+
 // A fresh development token per call: the client asks for one before every
 // connection attempt and every refresh.
 async function fetchToken(user) {
@@ -144,7 +151,7 @@ async function fetchToken(user) {
       method: "POST",
       credentials: "same-origin",
       cache: "no-store",
-      headers: {"Content-Type": "application/json"},
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()},
       body: JSON.stringify({user}),
     });
   } catch {
@@ -189,11 +196,10 @@ async function signIn(user) {
     if (c !== client) return;
     setStatus(state);
     if (state === "disconnected") notify("Connection lost; reconnecting…");
+    if (state === "connected") notify("");
   });
   c.on("error", (err) => {
     if (c !== client) return;
-    // Failed token refreshes are retried and a late one only costs a
-    // reconnect; everything else is worth showing.
     notify(describe(err), true);
   });
   setStatus("connecting");
