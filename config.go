@@ -20,6 +20,9 @@ const (
 	DefaultMaxTokenLifetime   = time.Hour
 	DefaultTokenTTL           = 5 * time.Minute
 	DefaultExpiryJitter       = 2 * time.Second
+	DefaultMaxConnLifetime    = 24 * time.Hour
+	DefaultMaxConnections     = 10000
+	DefaultMaxQueuedBytes     = 1 << 30
 	DefaultMaxInboundFrame    = 64 << 10
 	DefaultMaxOutboundMessage = 128 << 10
 	DefaultMaxChannels        = 128
@@ -122,6 +125,10 @@ type Config struct {
 	// TokenSigningKey signs issued tokens for EdDSA, ES256 and RS256. With
 	// HS256, TokenHMACSecret signs them.
 	TokenSigningKey crypto.Signer
+	// TokenSigningKeyID names the key of TokenKeys that signs issued tokens
+	// (its "kid" goes in the header); for an asymmetric key,
+	// TokenSigningKey holds the private half.
+	TokenSigningKeyID string
 
 	// ConnectTimeout is how long a new socket has to send a valid connect
 	// frame; default 5s, then close 4408.
@@ -155,8 +162,23 @@ type Config struct {
 	// before it is closed 4429; default 3.
 	MaxRateWarnings int
 
-	// EnableCompression turns on permessage-deflate; default off.
+	// EnableCompression turns on permessage-deflate (without context
+	// takeover, so each connection keeps no compression window between
+	// messages); default off. The inbound limit applies to the
+	// decompressed size, so a compression bomb closes 1009.
 	EnableCompression bool
+
+	// MaxConnLifetime closes a connection after this long with 1001, so
+	// clients reconnect (and re-authenticate) periodically; default 24h,
+	// negative disables.
+	MaxConnLifetime time.Duration
+	// MaxConnections caps open connections on this node; past it upgrades
+	// get 503 with Retry-After. Default 10,000.
+	MaxConnections int
+	// MaxQueuedBytes caps the bytes waiting in all connections' outbound
+	// queues together; past it upgrades get 503 with Retry-After until the
+	// queues drain. Default 1 GiB.
+	MaxQueuedBytes int64
 
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
@@ -189,6 +211,11 @@ func (c *Config) setDefaults() {
 	def(&c.MaxTokenLifetime, DefaultMaxTokenLifetime)
 	def(&c.TokenTTL, DefaultTokenTTL)
 	def(&c.ExpiryJitter, DefaultExpiryJitter)
+	def(&c.MaxConnLifetime, DefaultMaxConnLifetime)
+	defInt(&c.MaxConnections, DefaultMaxConnections)
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	def(&c.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
@@ -225,16 +252,26 @@ func (c *Config) validate() error {
 	}
 	positive("ConnectTimeout", c.ConnectTimeout > 0)
 	positive("MaxTokenLifetime", c.MaxTokenLifetime > 0)
-	positive("TokenTTL", c.TokenTTL > 0 && c.TokenTTL <= c.MaxTokenLifetime)
+	positive("TokenTTL", c.TokenTTL > 0)
+	if c.TokenTTL > c.MaxTokenLifetime {
+		errs = append(errs, errors.New("livegate: config TokenTTL must not exceed MaxTokenLifetime"))
+	}
+	if c.ExpiryJitter < 0 {
+		errs = append(errs, errors.New("livegate: config ExpiryJitter must not be negative"))
+	}
 	positive("MaxInboundFrame", c.MaxInboundFrame > 0)
 	positive("MaxOutboundMessage", c.MaxOutboundMessage > 0)
 	positive("MaxChannelsPerConn", c.MaxChannelsPerConn > 0)
 	positive("SendQueueMessages", c.SendQueueMessages > 0)
-	positive("SendQueueBytes", c.SendQueueBytes >= c.MaxOutboundMessage)
+	if c.SendQueueBytes < c.MaxOutboundMessage {
+		errs = append(errs, errors.New("livegate: config SendQueueBytes must be at least MaxOutboundMessage"))
+	}
 	positive("WriteTimeout", c.WriteTimeout > 0)
 	positive("PingInterval", c.PingInterval > 0)
 	positive("PongTimeout", c.PongTimeout > 0)
 	positive("CommandBurst", c.CommandBurst > 0)
+	positive("MaxConnections", c.MaxConnections > 0)
+	positive("MaxQueuedBytes", c.MaxQueuedBytes > 0)
 	positive("MaxRateWarnings", c.MaxRateWarnings > 0)
 	if c.InsecureSkipOriginCheck && len(c.CSRFKey) == 0 {
 		errs = append(errs, errors.New("livegate: config InsecureSkipOriginCheck without CSRFKey: "+

@@ -88,6 +88,10 @@ func (c *conn) serve() {
 	// Create the timer stopped, so ping never runs before the field is set.
 	c.pingTimer = time.AfterFunc(time.Hour, c.ping)
 	c.pingTimer.Reset(c.g.cfg.PingInterval)
+	if d := c.g.cfg.MaxConnLifetime; d > 0 {
+		lifetime := time.AfterFunc(d, func() { c.close(protocol.CloseGoingAway) })
+		defer lifetime.Stop()
+	}
 
 	for {
 		typ, frame, err := c.ws.Read(c.ctx)
@@ -361,13 +365,23 @@ func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) bool {
 		return false
 	}
 	if nid.TokenID != "" {
-		if err := c.g.replay.Consume(c.ctx, nid.TokenID, c.g.verifier.ReplayExpiry(nid)); err != nil {
+		if err := c.g.replay.Consume(c.ctx, nid.TokenID, c.g.verifier.ReplayExpiry(nid)); errors.Is(err, auth.ErrReplayed) {
 			c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay_refresh", "")
 			c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
 			return true
+		} else if err != nil {
+			c.g.cfg.Logger.Error("replay store", "err", err)
+			c.event(audit.TypeRefreshFailed, audit.SeverityCritical, "replay_store", "")
+			c.close(protocol.CloseInternal)
+			return false
 		}
 	}
 	c.setIdentity(nid)
+	// A revocation of the new token that ran between the check above and
+	// setIdentity did not see this connection: check once more.
+	if !c.checkRevoked(nid) {
+		return false
+	}
 	c.armExpiry(nid.ExpiresAt)
 	res, _ := json.Marshal(protocol.RefreshResult{Expires: nid.ExpiresAt.Unix()})
 	c.reply(id, res)
@@ -684,7 +698,7 @@ func (c *conn) ping() {
 }
 
 // close starts closing the connection with code (0 keeps an earlier
-// code, else 1000): queued frames are flushed, then the close frame is
+// code, else 4500): queued frames are flushed, then the close frame is
 // sent. It never blocks.
 func (c *conn) close(code protocol.CloseCode) {
 	if code != 0 {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,12 +50,14 @@ type Gateway struct {
 	handlersMu sync.RWMutex
 	handlers   map[string]*registeredHandler
 
-	connsMu sync.Mutex
-	conns   map[*conn]struct{}
-	connWG  sync.WaitGroup
-	closing atomic.Bool
-	nextID  atomic.Uint64
-	idBase  string
+	connsMu     sync.Mutex
+	conns       map[*conn]struct{}
+	connWG      sync.WaitGroup
+	closing     atomic.Bool
+	connCount   atomic.Int64
+	queuedBytes atomic.Int64
+	nextID      atomic.Uint64
+	idBase      string
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -67,15 +70,23 @@ type sweeper interface{ Sweep() int }
 // in-memory broker and replay store.
 const SweepInterval = 30 * time.Second
 
+// QueueMeasureInterval is how often the gateway totals its connections'
+// queued outbound bytes for the MaxQueuedBytes check.
+const QueueMeasureInterval = time.Second
+
 func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
 	defer close(g.sweepDone)
-	t := time.NewTicker(SweepInterval)
-	defer t.Stop()
+	sweep := time.NewTicker(SweepInterval)
+	defer sweep.Stop()
+	measure := time.NewTicker(QueueMeasureInterval)
+	defer measure.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-measure.C:
+			g.measureQueues()
+		case <-sweep.C:
 			for _, s := range targets {
 				if n := s.Sweep(); n > 0 {
 					g.cfg.Logger.Debug("swept expired entries", "count", n)
@@ -91,7 +102,37 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	v, err := auth.NewVerifier(auth.VerifierConfig{
+	ps, err := policy.New(policy.Config{Namespaces: cfg.Namespaces, Roles: cfg.Roles})
+	if err != nil {
+		return nil, fmt.Errorf("livegate: %w", err)
+	}
+	for _, ns := range cfg.Namespaces {
+		if ns.Publish.Mode == policy.ModeToken {
+			// publish carries no subscription token, so such a rule could
+			// only ever deny.
+			return nil, fmt.Errorf("livegate: config namespace %q: Publish cannot require a subscription token", ns.Name)
+		}
+	}
+	seed, err := auth.GenerateSecret(6)
+	if err != nil {
+		return nil, fmt.Errorf("livegate: %w", err)
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		replay:   cfg.ReplayStore,
+		broker:   cfg.Broker,
+		policies: ps,
+		events:   cfg.SecurityEvents,
+		handlers: make(map[string]*registeredHandler),
+		conns:    make(map[*conn]struct{}),
+		idBase:   fmt.Sprintf("%x", seed),
+	}
+	if err := g.setupHTTP(); err != nil {
+		return nil, err
+	}
+	// Everything that can fail is checked above; from here on New starts
+	// goroutines (JWKS refresh, sweeper), so it must not fail after them.
+	g.verifier, err = auth.NewVerifier(auth.VerifierConfig{
 		Algorithm:   cfg.TokenAlgorithm,
 		HMACSecret:  cfg.TokenHMACSecret,
 		PublicKey:   cfg.TokenPublicKey,
@@ -107,26 +148,6 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("livegate: token verification: %w", err)
 	}
-	ps, err := policy.New(policy.Config{Namespaces: cfg.Namespaces, Roles: cfg.Roles})
-	if err != nil {
-		_ = v.Close()
-		return nil, fmt.Errorf("livegate: %w", err)
-	}
-	seed, err := auth.GenerateSecret(6)
-	if err != nil {
-		return nil, fmt.Errorf("livegate: %w", err)
-	}
-	g := &Gateway{
-		cfg:      cfg,
-		verifier: v,
-		replay:   cfg.ReplayStore,
-		broker:   cfg.Broker,
-		policies: ps,
-		events:   cfg.SecurityEvents,
-		handlers: make(map[string]*registeredHandler),
-		conns:    make(map[*conn]struct{}),
-		idBase:   fmt.Sprintf("%x", seed),
-	}
 	if g.replay == nil {
 		g.replay = auth.NewMemoryReplayStore(cfg.Now)
 	}
@@ -138,6 +159,18 @@ func New(cfg Config) (*Gateway, error) {
 		g.broker = broker.NewMemory(broker.MemoryConfig{Now: cfg.Now})
 		g.ownBroker = true
 	}
+	g.hub = newHub(g.broker)
+	g.broker.SetHandler(g.hub)
+	g.acceptOpts = websocket.AcceptOptions{
+		Subprotocols: []string{protocol.Subprotocol},
+		// The origin was checked by ServeHTTP with exact origin matching,
+		// which is stricter than the library's host patterns.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	}
+	if cfg.EnableCompression {
+		g.acceptOpts.CompressionMode = websocket.CompressionNoContextTakeover
+	}
 	var targets []sweeper
 	for _, t := range []any{g.replay, g.revocations, g.broker} {
 		if s, ok := t.(sweeper); ok {
@@ -147,21 +180,6 @@ func New(cfg Config) (*Gateway, error) {
 	sweepCtx, stop := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = stop, make(chan struct{})
 	go g.sweepLoop(sweepCtx, targets)
-	g.hub = newHub(g.broker)
-	g.broker.SetHandler(g.hub)
-	if err := g.setupHTTP(); err != nil {
-		return nil, err
-	}
-	g.acceptOpts = websocket.AcceptOptions{
-		Subprotocols: []string{protocol.Subprotocol},
-		// The origin was checked by ServeHTTP with exact origin matching,
-		// which is stricter than the library's host patterns.
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	}
-	if cfg.EnableCompression {
-		g.acceptOpts.CompressionMode = websocket.CompressionContextTakeover
-	}
 	return g, nil
 }
 
@@ -327,6 +345,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusBadRequest, "subprotocol")
 		return
 	}
+	if reason := g.overloaded(); reason != "" {
+		w.Header().Set("Retry-After", "5")
+		reject(http.StatusServiceUnavailable, reason)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &g.acceptOpts)
 	if err != nil {
 		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
@@ -348,6 +371,7 @@ func (g *Gateway) track(c *conn) bool {
 		return false
 	}
 	g.conns[c] = struct{}{}
+	g.connCount.Add(1)
 	g.connWG.Add(1)
 	return true
 }
@@ -355,8 +379,36 @@ func (g *Gateway) track(c *conn) bool {
 func (g *Gateway) untrack(c *conn) {
 	g.connsMu.Lock()
 	delete(g.conns, c)
+	g.connCount.Add(-1)
 	g.connsMu.Unlock()
 	g.connWG.Done()
+}
+
+// overloaded reports why the node takes no new connection now, or "".
+func (g *Gateway) overloaded() string {
+	switch {
+	case int(g.connCount.Load()) >= g.cfg.MaxConnections:
+		return "max_connections"
+	case g.queuedBytes.Load() >= g.cfg.MaxQueuedBytes:
+		return "max_queued_bytes"
+	}
+	return ""
+}
+
+// measureQueues sums the bytes waiting in every connection's queue; the
+// sweeper calls it every QueueMeasureInterval.
+func (g *Gateway) measureQueues() {
+	g.connsMu.Lock()
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.connsMu.Unlock()
+	var total int64
+	for _, c := range conns {
+		total += int64(c.queue.Bytes())
+	}
+	g.queuedBytes.Store(total)
 }
 
 // Connections returns the number of open connections on this node.
@@ -448,6 +500,33 @@ func (g *Gateway) clientIPOf(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// newSigner builds the signer of issued tokens, or nil when no signing key
+// is configured: with HS256 the TokenHMACSecret; with a key set the key
+// named TokenSigningKeyID (its secret for HS256, TokenSigningKey for the
+// others); otherwise TokenSigningKey with TokenAlgorithm.
+func newSigner(cfg *Config) (*auth.Signer, error) {
+	sc := auth.SignerConfig{Audience: cfg.Audience, Issuer: cfg.Issuer, Now: cfg.Now}
+	switch {
+	case cfg.TokenSigningKeyID != "":
+		i := slices.IndexFunc(cfg.TokenKeys, func(k auth.Key) bool { return k.ID == cfg.TokenSigningKeyID })
+		if i < 0 {
+			return nil, fmt.Errorf("TokenSigningKeyID %q is not in TokenKeys", cfg.TokenSigningKeyID)
+		}
+		k := cfg.TokenKeys[i]
+		sc.Algorithm, sc.KeyID, sc.HMACSecret, sc.PrivateKey = k.Algorithm, k.ID, k.Secret, cfg.TokenSigningKey
+		if k.Algorithm == "HS256" {
+			sc.PrivateKey = nil
+		}
+	case cfg.TokenAlgorithm == "HS256" && len(cfg.TokenHMACSecret) > 0:
+		sc.Algorithm, sc.HMACSecret = "HS256", cfg.TokenHMACSecret
+	case cfg.TokenSigningKey != nil && cfg.TokenAlgorithm != "":
+		sc.Algorithm, sc.PrivateKey = cfg.TokenAlgorithm, cfg.TokenSigningKey
+	default:
+		return nil, nil
+	}
+	return auth.NewSigner(sc)
+}
+
 // setupHTTP builds the handshake and token-endpoint checks from the config.
 func (g *Gateway) setupHTTP() error {
 	cfg := &g.cfg
@@ -499,14 +578,7 @@ func (g *Gateway) setupHTTP() error {
 	if err != nil {
 		return fmt.Errorf("livegate: config CSRFKey: %w", err)
 	}
-	switch {
-	case cfg.TokenAlgorithm == "HS256" && len(cfg.TokenHMACSecret) > 0:
-		g.signer, err = auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: cfg.TokenHMACSecret,
-			Audience: cfg.Audience, Issuer: cfg.Issuer, Now: cfg.Now})
-	case cfg.TokenSigningKey != nil:
-		g.signer, err = auth.NewSigner(auth.SignerConfig{Algorithm: cfg.TokenAlgorithm, PrivateKey: cfg.TokenSigningKey,
-			Audience: cfg.Audience, Issuer: cfg.Issuer, Now: cfg.Now})
-	}
+	g.signer, err = newSigner(cfg)
 	if err != nil {
 		return fmt.Errorf("livegate: token signing: %w", err)
 	}

@@ -79,6 +79,13 @@ func (q *Queue) Drain() (frames [][]byte, ok bool) {
 	return frames, true
 }
 
+// Bytes returns the number of bytes queued.
+func (q *Queue) Bytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
 // Len returns the number of queued frames.
 func (q *Queue) Len() int {
 	q.mu.Lock()
