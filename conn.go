@@ -48,6 +48,9 @@ type conn struct {
 	warnings    int
 	lastWarning time.Time
 	expiry      *time.Timer
+	// handlerLimits holds the per-connection buckets of rate-limited
+	// handlers, created on first use.
+	handlerLimits map[string]*rate.Limiter
 
 	closeCode atomic.Int32
 	pingTimer *time.Timer
@@ -170,6 +173,13 @@ func (c *conn) allow(cmd protocol.Command) (run, closed bool) {
 	if c.limiter == nil || c.limiter.AllowN(c.g.cfg.Now(), 1) {
 		return true, false
 	}
+	return false, c.warn(cmd.ID, "command_rate", cmd.Method)
+}
+
+// warn answers a command refused by a rate limit with rate_limited and
+// counts a warning; past MaxRateWarnings warnings, each less than
+// warningMemory apart, it closes the connection 4429 and returns true.
+func (c *conn) warn(id uint64, reason, detail string) (closed bool) {
 	now := c.g.cfg.Now()
 	if now.Sub(c.lastWarning) > warningMemory {
 		c.warnings = 0 // a client that calmed down starts afresh
@@ -177,13 +187,29 @@ func (c *conn) allow(cmd protocol.Command) (run, closed bool) {
 	c.lastWarning = now
 	c.warnings++
 	if c.warnings > c.g.cfg.MaxRateWarnings {
-		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "command_rate", "")
+		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, reason, detail)
 		c.close(protocol.CloseRateLimited)
-		return false, true
+		return true
 	}
-	c.event(audit.TypeRateLimited, audit.SeverityInfo, "command_rate", cmd.Method)
-	c.replyError(cmd.ID, protocol.NewError(protocol.CodeRateLimited), nil)
-	return false, false
+	c.event(audit.TypeRateLimited, audit.SeverityInfo, reason, detail)
+	c.replyError(id, protocol.NewError(protocol.CodeRateLimited), nil)
+	return false
+}
+
+// allowHandler applies a handler's own per-connection rate limit.
+func (c *conn) allowHandler(rh *registeredHandler) bool {
+	if rh.rate <= 0 {
+		return true
+	}
+	l := c.handlerLimits[rh.name]
+	if l == nil {
+		if c.handlerLimits == nil {
+			c.handlerLimits = make(map[string]*rate.Limiter)
+		}
+		l = rate.NewLimiter(rate.Limit(rh.rate), rh.burst)
+		c.handlerLimits[rh.name] = l
+	}
+	return l.AllowN(c.g.cfg.Now(), 1)
 }
 
 // dispatch runs one command after connect. It returns false when the
@@ -210,7 +236,7 @@ func (c *conn) dispatch(cmd protocol.Command) bool {
 			c.protocolError(err.Error())
 			return false
 		}
-		c.handleEvent(cmd.ID, p)
+		return c.handleEvent(cmd.ID, p)
 	case protocol.MethodPublish:
 		var p protocol.PublishParams
 		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
@@ -543,7 +569,9 @@ func (c *conn) handlePublish(id uint64, p protocol.PublishParams) {
 // event names: the bytes differ only by id.
 var notAvailable = protocol.NewError(protocol.CodeNotAvailable)
 
-func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
+// handleEvent runs an event; it returns false when the connection was
+// closed.
+func (c *conn) handleEvent(id uint64, p protocol.EventParams) bool {
 	var rh *registeredHandler
 	if policy.ValidEventName(p.Name) {
 		rh = c.g.handler(p.Name)
@@ -551,7 +579,7 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 	if rh == nil {
 		c.event(audit.TypeEventDenied, audit.SeverityWarning, "unknown_event", p.Name)
 		c.replyError(id, notAvailable, nil)
-		return
+		return true
 	}
 	if rh.guard != nil {
 		if err := rh.guard.Allow(c.subject(), c.request); err != nil {
@@ -559,8 +587,11 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 			// unknown name gets, so it does not reveal the handler exists.
 			c.event(audit.TypeEventDenied, audit.SeverityWarning, "forbidden_event", p.Name)
 			c.replyError(id, notAvailable, nil)
-			return
+			return true
 		}
+	}
+	if !c.allowHandler(rh) {
+		return !c.warn(id, "handler_rate", p.Name)
 	}
 	req := &Request{ConnID: c.id, Identity: c.identity(), Event: p.Name, Payload: p.Payload}
 	result, err := rh.call(c.ctx, req)
@@ -574,19 +605,20 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) {
 			c.g.cfg.Logger.Debug("handler error", "event", p.Name, "conn", c.id, "err", logsafe.String(err.Error()))
 		}
 		c.replyError(id, clientError(err), err)
-		return
+		return true
 	}
 	b, err := json.Marshal(result)
 	if err != nil {
 		c.g.cfg.Logger.Error("handler result not encodable", "event", p.Name, "err", err)
 		c.replyError(id, protocol.NewError(protocol.CodeInternal), err)
-		return
+		return true
 	}
 	if replySize(id, b) > c.g.cfg.MaxOutboundMessage {
 		c.replyError(id, protocol.NewError(protocol.CodeTooLarge), ErrTooLarge)
-		return
+		return true
 	}
 	c.reply(id, b)
+	return true
 }
 
 // replySize is the encoded size of a successful reply carrying result.

@@ -209,3 +209,47 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+func TestHandlerRateLimitHitsOnlyThatHandler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ok := livegate.HandlerFunc[struct{}](func(context.Context, *livegate.Request, struct{}) (any, error) { return "ok", nil })
+	if err := e.gw.Handle("limited", ok, livegate.RateLimit(0.001, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Handle("free", ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Handle("bad", ok, livegate.RateLimit(5, 0)); err == nil {
+		t.Fatal("burst 0 accepted")
+	}
+	c := e.connect(t, "alice")
+	call := func(id uint64, name string) *protocol.Error {
+		c.sendCmd(id, "event", protocol.EventParams{Name: name, Payload: json.RawMessage(`{}`)})
+		return c.reply(id).Error
+	}
+	for i := range 2 {
+		if err := call(uint64(10+i), "limited"); err != nil {
+			t.Fatalf("call %d within burst: %+v", i, err)
+		}
+	}
+	if err := call(12, "limited"); err == nil || err.Code != protocol.CodeRateLimited {
+		t.Fatalf("over the handler limit: %+v", err)
+	}
+	for i := range 5 {
+		if err := call(uint64(20+i), "free"); err != nil {
+			t.Fatalf("other handler limited: %+v", err)
+		}
+	}
+	// Each connection has its own bucket.
+	c2 := e.connect(t, "bob")
+	c2.sendCmd(1, "event", protocol.EventParams{Name: "limited", Payload: json.RawMessage(`{}`)})
+	if r := c2.reply(1); r.Error != nil {
+		t.Fatalf("other connection limited: %+v", r.Error)
+	}
+	// Repeated over-limit calls count as warnings: the connection closes.
+	for i := range 3 {
+		c.sendCmd(uint64(30+i), "event", protocol.EventParams{Name: "limited", Payload: json.RawMessage(`{}`)})
+	}
+	c.expectClose(protocol.CloseRateLimited)
+}

@@ -197,7 +197,10 @@ func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	rh := &registeredHandler{name: name, h: h}
+	if o.rate < 0 || (o.rate > 0 && o.burst < 1) {
+		return fmt.Errorf("livegate: handler %q: RateLimit needs a positive rate and burst", name)
+	}
+	rh := &registeredHandler{name: name, h: h, rate: o.rate, burst: o.burst}
 	if o.access != nil {
 		a := *o.access
 		if a.Mode == policy.ModeDeny {

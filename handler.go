@@ -82,6 +82,16 @@ type HandleOption func(*handleOptions)
 
 type handleOptions struct {
 	access *policy.Access
+	rate   float64
+	burst  int
+}
+
+// RateLimit limits a handler to perSecond calls a second with bursts of
+// burst, per connection. A call over the limit is answered rate_limited
+// and counts as a warning towards the 4429 close, like the connection's
+// own command limit; other handlers are unaffected.
+func RateLimit(perSecond float64, burst int) HandleOption {
+	return func(o *handleOptions) { o.rate, o.burst = perSecond, burst }
 }
 
 // Require restricts a handler to connections that a's groups, permissions
@@ -96,6 +106,8 @@ type registeredHandler struct {
 	name  string
 	h     Handler
 	guard *policy.Guard
+	rate  float64
+	burst int
 }
 
 // call runs the handler, turning a panic into an error.
