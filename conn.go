@@ -677,10 +677,15 @@ func (c *conn) writeLoop() {
 	defer close(c.done)
 	defer c.stop()
 	for {
-		<-c.queue.Ready()
 		frames, ok := c.queue.Drain()
 		if !ok {
 			break
+		}
+		if len(frames) == 0 {
+			// Wait only when there was nothing to write: a Seal that came
+			// with the last frames has already consumed its signal.
+			<-c.queue.Ready()
+			continue
 		}
 		if !c.writeBatch(frames) {
 			c.queue.Close()

@@ -256,11 +256,16 @@ func (g *Gateway) Publish(ctx context.Context, channel string, data any, opts ..
 	if g.closing.Load() {
 		return PublishResult{}, ErrClosed
 	}
-	var o publishOptions
-	for _, opt := range opts {
-		opt(&o)
+	tenant := ""
+	if len(opts) > 0 {
+		// Only here does the options struct escape to the heap.
+		o := new(publishOptions)
+		for _, opt := range opts {
+			opt(o)
+		}
+		tenant = o.tenant
 	}
-	ns, internal, err := g.policies.Internal(channel, o.tenant)
+	ns, internal, err := g.policies.Internal(channel, tenant)
 	switch {
 	case errors.Is(err, policy.ErrInvalidChannel):
 		return PublishResult{}, ErrInvalidChannel
