@@ -368,8 +368,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
 		return
 	}
-	defer g.untrack(c)
-	c.serve()
+	// Serve on a fresh goroutine and let net/http's handler goroutine
+	// return: the connection is hijacked, and this drops that goroutine's
+	// grown stack and the request it holds (about half the memory of an
+	// idle connection).
+	go func() {
+		defer g.untrack(c)
+		c.serve()
+	}()
 }
 
 func (g *Gateway) track(c *conn) bool {
