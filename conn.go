@@ -120,26 +120,26 @@ func (c *conn) serve() {
 // the connect gate, the rate limit and the method's checks. It returns
 // false when the connection was closed.
 func (c *conn) handleFrame(frame []byte) bool {
-	cmd, err := protocol.DecodeCommand(frame)
+	f, err := protocol.DecodeClientFrame(frame)
 	if err != nil {
 		c.protocolError(err.Error())
 		return false
 	}
 	if !c.connected {
-		if cmd.Method != protocol.MethodConnect {
-			c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", cmd.Method)
+		if f.Method != protocol.MethodConnect {
+			c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", f.Method)
 			c.close(protocol.CloseUnauthorized)
 			return false
 		}
-		return c.handleConnect(cmd)
+		return c.handleConnect(f)
 	}
 	if !c.live() {
 		return false
 	}
-	if run, closed := c.allow(cmd); !run {
+	if run, closed := c.allow(f); !run {
 		return !closed
 	}
-	return c.dispatch(cmd)
+	return c.dispatch(f)
 }
 
 func (c *conn) readFailed(err error) {
@@ -169,11 +169,11 @@ const warningMemory = 10 * time.Second
 // allow applies the per-connection command rate limit. It reports
 // whether the command may run; when it may not, it has answered
 // rate_limited or, past MaxRateWarnings, closed the connection (closed).
-func (c *conn) allow(cmd protocol.Command) (run, closed bool) {
+func (c *conn) allow(f protocol.ClientFrame) (run, closed bool) {
 	if c.limiter == nil || c.limiter.AllowN(c.g.cfg.Now(), 1) {
 		return true, false
 	}
-	return false, c.warn(cmd.ID, "command_rate", cmd.Method)
+	return false, c.warn(f.ID, "command_rate", f.Method)
 }
 
 // warn answers a command refused by a rate limit with rate_limited and
@@ -214,43 +214,18 @@ func (c *conn) allowHandler(rh *registeredHandler) bool {
 
 // dispatch runs one command after connect. It returns false when the
 // connection was closed.
-func (c *conn) dispatch(cmd protocol.Command) bool {
-	switch cmd.Method {
+func (c *conn) dispatch(f protocol.ClientFrame) bool {
+	switch f.Method {
 	case protocol.MethodSubscribe:
-		var p protocol.SubscribeParams
-		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-			c.protocolError(err.Error())
-			return false
-		}
-		c.handleSubscribe(cmd.ID, p)
+		c.handleSubscribe(f.ID, protocol.SubscribeParams{Channel: f.Channel, Token: f.Token, Since: f.Since})
 	case protocol.MethodUnsubscribe:
-		var p protocol.UnsubscribeParams
-		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-			c.protocolError(err.Error())
-			return false
-		}
-		c.handleUnsubscribe(cmd.ID, p)
+		c.handleUnsubscribe(f.ID, protocol.UnsubscribeParams{Channel: f.Channel})
 	case protocol.MethodEvent:
-		var p protocol.EventParams
-		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-			c.protocolError(err.Error())
-			return false
-		}
-		return c.handleEvent(cmd.ID, p)
+		return c.handleEvent(f.ID, protocol.EventParams{Name: f.Name, Payload: f.Payload})
 	case protocol.MethodPublish:
-		var p protocol.PublishParams
-		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-			c.protocolError(err.Error())
-			return false
-		}
-		c.handlePublish(cmd.ID, p)
+		c.handlePublish(f.ID, protocol.PublishParams{Channel: f.Channel, Data: f.Data})
 	case protocol.MethodRefresh:
-		var p protocol.RefreshParams
-		if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-			c.protocolError(err.Error())
-			return false
-		}
-		return c.handleRefresh(cmd.ID, p)
+		return c.handleRefresh(f.ID, protocol.RefreshParams{Token: f.Token})
 	case protocol.MethodConnect:
 		c.protocolError("second connect")
 		return false
@@ -258,13 +233,8 @@ func (c *conn) dispatch(cmd protocol.Command) bool {
 	return true
 }
 
-func (c *conn) handleConnect(cmd protocol.Command) bool {
-	var p protocol.ConnectParams
-	if err := protocol.DecodeParams(cmd.Params, &p); err != nil {
-		c.protocolError(err.Error())
-		return false
-	}
-	id, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
+func (c *conn) handleConnect(f protocol.ClientFrame) bool {
+	id, err := c.g.verifier.Verify(f.Token, auth.KindConnect)
 	if err != nil {
 		c.authFailed(err)
 		return false
@@ -295,7 +265,7 @@ func (c *conn) handleConnect(cmd protocol.Command) bool {
 		Expires: id.ExpiresAt.Unix(),
 		Ping:    int(c.g.cfg.PingInterval / time.Second),
 	})
-	c.reply(cmd.ID, res)
+	c.reply(f.ID, res)
 	return true
 }
 

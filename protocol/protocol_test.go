@@ -111,3 +111,57 @@ func ExampleAppendErrorReply() {
 	fmt.Println(string(protocol.AppendErrorReply(nil, 3, protocol.NewError(protocol.CodeNotAvailable))))
 	// Output: {"id":3,"error":{"code":"not_available","message":"not available"}}
 }
+
+func TestDecodeClientFrame(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		frame string
+		ok    bool
+		check func(protocol.ClientFrame) bool
+	}{
+		{"connect", `{"id":1,"method":"connect","params":{"token":"t"}}`, true,
+			func(f protocol.ClientFrame) bool { return f.Token == "t" }},
+		{"subscribe since", `{"id":2,"method":"subscribe","params":{"channel":"a:b","since":{"offset":4,"epoch":"e"}}}`, true,
+			func(f protocol.ClientFrame) bool { return f.Channel == "a:b" && f.Since != nil && f.Since.Offset == 4 }},
+		{"event", `{"id":3,"method":"event","params":{"name":"say","payload":{"x":[1]}}}`, true,
+			func(f protocol.ClientFrame) bool { return f.Name == "say" && string(f.Payload) == `{"x":[1]}` }},
+		{"publish null data", `{"id":4,"method":"publish","params":{"channel":"a:b","data":null}}`, true,
+			func(f protocol.ClientFrame) bool { return string(f.Data) == "null" }},
+		{"no params", `{"id":5,"method":"unsubscribe"}`, true,
+			func(f protocol.ClientFrame) bool { return f.Channel == "" }},
+		{"param of another method", `{"id":6,"method":"connect","params":{"token":"t","channel":"a:b"}}`, false, nil},
+		{"payload on publish", `{"id":7,"method":"publish","params":{"channel":"a:b","payload":1}}`, false, nil},
+		{"unknown param", `{"id":8,"method":"event","params":{"name":"x","admin":true}}`, false, nil},
+		{"unknown field in since", `{"id":9,"method":"subscribe","params":{"channel":"a:b","since":{"offset":1,"epoch":"e","x":1}}}`, false, nil},
+		{"wrong type", `{"id":10,"method":"subscribe","params":{"channel":5}}`, false, nil},
+		{"unknown method", `{"id":11,"method":"sudo"}`, false, nil},
+		{"no id", `{"method":"connect"}`, false, nil},
+		{"trailing", `{"id":12,"method":"connect"}x`, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, err := protocol.DecodeClientFrame([]byte(tt.frame))
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, protocol.ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			if tt.check != nil && !tt.check(f) {
+				t.Fatalf("decoded %+v", f)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeClientFrame(b *testing.B) {
+	frame := []byte(`{"id":42,"method":"event","params":{"name":"echo","payload":{"text":"hello"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := protocol.DecodeClientFrame(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
