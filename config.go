@@ -162,6 +162,10 @@ type Config struct {
 	// before it is closed 4429; default 3.
 	MaxRateWarnings int
 
+	// JSONLimits bound the structure of every client frame, checked in
+	// one pass before it is decoded; zero fields take the defaults.
+	JSONLimits JSONLimits
+
 	// EnableCompression turns on permessage-deflate (without context
 	// takeover, so each connection keeps no compression window between
 	// messages); default off. The inbound limit applies to the
@@ -189,6 +193,25 @@ type Config struct {
 	Debug bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// JSONLimits bound the structure of a client frame. A frame past any of
+// them closes the connection 4400 before it is decoded, so a hostile frame
+// costs one linear scan and no allocation for its contents. Duplicate keys
+// (also under case folding) in the command and its params are refused,
+// since parsers disagree on which one wins.
+type JSONLimits struct {
+	// MaxDepth bounds nesting of objects and arrays; default 32, at most 128.
+	MaxDepth int
+	// MaxKeys bounds members per object; default 256 (64 in the command
+	// envelope and params).
+	MaxKeys int
+	// MaxArray bounds elements per array; default 4096.
+	MaxArray int
+	// MaxString bounds one string in bytes; default 64 KiB.
+	MaxString int
+	// MaxTokens bounds the values and keys of a frame; default 16384.
+	MaxTokens int
 }
 
 func (c *Config) setDefaults() {

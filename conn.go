@@ -120,6 +120,13 @@ func (c *conn) serve() {
 // the connect gate, the rate limit and the method's checks. It returns
 // false when the connection was closed.
 func (c *conn) handleFrame(frame []byte) bool {
+	if err := c.g.jsonLimits.Check(frame); err != nil {
+		// Bounded work before anything is materialised: nesting, keys,
+		// array and string lengths, token count, duplicate envelope keys.
+		c.event(audit.TypeProtocolError, audit.SeverityWarning, "json_limits", err.Error())
+		c.close(protocol.CloseMalformed)
+		return false
+	}
 	f, err := protocol.DecodeClientFrame(frame)
 	if err != nil {
 		c.protocolError(err.Error())

@@ -22,6 +22,7 @@ import (
 	"github.com/livegate/livegate/broker"
 	"github.com/livegate/livegate/csrf"
 	"github.com/livegate/livegate/internal/clientip"
+	"github.com/livegate/livegate/internal/jsonlimit"
 	"github.com/livegate/livegate/internal/origin"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
@@ -46,6 +47,7 @@ type Gateway struct {
 	clientIP    *clientip.Resolver
 	csrf        *csrf.Protector
 	signer      *auth.Signer // nil when no signing key is configured
+	jsonLimits  jsonlimit.Limits
 
 	handlersMu sync.RWMutex
 	handlers   map[string]*registeredHandler
@@ -130,6 +132,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := g.setupHTTP(); err != nil {
 		return nil, err
 	}
+	g.jsonLimits = jsonlimit.Limits(cfg.JSONLimits)
 	// Everything that can fail is checked above; from here on New starts
 	// goroutines (JWKS refresh, sweeper), so it must not fail after them.
 	g.verifier, err = auth.NewVerifier(auth.VerifierConfig{
