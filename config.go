@@ -162,6 +162,10 @@ type Config struct {
 	// before it is closed 4429; default 3.
 	MaxRateWarnings int
 
+	// Limits are the connection, attempt, cooldown and token-issuance
+	// limits; the zero value is the defaults.
+	Limits Limits
+
 	// JSONLimits bound the structure of every client frame, checked in
 	// one pass before it is decoded; zero fields take the defaults.
 	JSONLimits JSONLimits
@@ -255,6 +259,7 @@ func (c *Config) setDefaults() {
 	if c.CommandRate == 0 {
 		c.CommandRate = DefaultCommandRate
 	}
+	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -51,6 +51,8 @@ type conn struct {
 	// handlerLimits holds the per-connection buckets of rate-limited
 	// handlers, created on first use.
 	handlerLimits map[string]*rate.Limiter
+	// userSlot is the per-user connection slot held, released at the end.
+	userSlot string
 
 	closeCode atomic.Int32
 	pingTimer *time.Timer
@@ -262,6 +264,9 @@ func (c *conn) handleConnect(f protocol.ClientFrame) bool {
 			}
 			return false
 		}
+	}
+	if !c.admitUser(id.User) {
+		return false
 	}
 	c.connected = true
 	c.subs = make(map[string]*subscription)
@@ -675,6 +680,9 @@ func (c *conn) writeLoop() {
 		// failures (a failed write); tell the client to come back.
 		code = protocol.CloseInternal
 	}
+	if code == protocol.CloseRateLimited && c.g.cfg.Limits.Cooldown > 0 {
+		_ = c.g.limits.cooldown.Block(context.Background(), c.ip, c.g.cfg.Now().Add(c.g.cfg.Limits.Cooldown))
+	}
 	// Close is bounded: 5 s to write the frame, 5 s for the peer's answer.
 	_ = c.ws.Close(websocket.StatusCode(code), code.String())
 }
@@ -745,6 +753,9 @@ func (c *conn) cleanup() {
 		c.g.hub.remove(s)
 	}
 	c.subs = nil
+	if c.userSlot != "" {
+		_ = c.g.limits.conns.Release(context.Background(), c.userSlot)
+	}
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}

@@ -48,6 +48,7 @@ type Gateway struct {
 	csrf        *csrf.Protector
 	signer      *auth.Signer // nil when no signing key is configured
 	jsonLimits  jsonlimit.Limits
+	limits      *limiters
 
 	handlersMu sync.RWMutex
 	handlers   map[string]*registeredHandler
@@ -58,6 +59,7 @@ type Gateway struct {
 	closing     atomic.Bool
 	connCount   atomic.Int64
 	queuedBytes atomic.Int64
+	swept       atomic.Int64
 	nextID      atomic.Uint64
 	idBase      string
 
@@ -89,10 +91,13 @@ func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
 		case <-measure.C:
 			g.measureQueues()
 		case <-sweep.C:
+			n := g.limits.sweep(g.cfg.Now())
 			for _, s := range targets {
-				if n := s.Sweep(); n > 0 {
-					g.cfg.Logger.Debug("swept expired entries", "count", n)
-				}
+				n += s.Sweep()
+			}
+			g.swept.Add(int64(n))
+			if n > 0 {
+				g.cfg.Logger.Debug("swept expired entries", "count", n)
 			}
 		}
 	}
@@ -133,6 +138,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.jsonLimits = jsonlimit.Limits(cfg.JSONLimits)
+	if g.limits, err = newLimiters(cfg.Limits); err != nil {
+		return nil, err
+	}
 	// Everything that can fail is checked above; from here on New starts
 	// goroutines (JWKS refresh, sweeper), so it must not fail after them.
 	g.verifier, err = auth.NewVerifier(auth.VerifierConfig{
@@ -361,13 +369,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusServiceUnavailable, reason)
 		return
 	}
+	if reason, ok := g.admit(w, r, ip); !ok {
+		reject(http.StatusTooManyRequests, reason)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &g.acceptOpts)
 	if err != nil {
+		g.releaseIP(ip)
 		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
 		return
 	}
 	c := g.newConn(ws, ip, r.Header.Get("Origin"))
 	if !g.track(c) {
+		g.releaseIP(ip)
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
 		return
 	}
@@ -376,6 +390,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// grown stack and the request it holds (about half the memory of an
 	// idle connection).
 	go func() {
+		defer g.releaseIP(ip)
 		defer g.untrack(c)
 		c.serve()
 	}()

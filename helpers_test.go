@@ -19,6 +19,7 @@ import (
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
+	"github.com/livegate/livegate/ratelimit"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
@@ -81,6 +82,9 @@ func newEnv(t testing.TB, mutate func(*livegate.Config)) *env {
 		TokenHMACSecret: testSecret,
 		Namespaces:      defaultNamespaces(),
 		SecurityEvents:  rec,
+		// Tests open many connections from 127.0.0.1; the limits have
+		// tests of their own (limits_test.go) that set them.
+		Limits: noLimits(),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -253,5 +257,14 @@ func (c *rawConn) expectClose(code protocol.CloseCode) {
 			c.t.Fatalf("close reason not generic: %q", ce.Reason)
 		}
 		return
+	}
+}
+
+// noLimits turns off the per-IP and per-user connection limits.
+func noLimits() livegate.Limits {
+	off := ratelimit.Rule{Limit: -1}
+	return livegate.Limits{
+		AttemptsPerIP: off, AttemptsPerUser: off, TokensPerUser: off, TokensPerIP: off,
+		ConnsPerIP: -1, ConnsPerUser: -1, Cooldown: -1,
 	}
 }

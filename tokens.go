@@ -58,8 +58,7 @@ func (g *Gateway) TokenHandler(identify func(*http.Request) (auth.Identity, erro
 			deny(http.StatusUnauthorized, audit.TypeTokenDenied, "identify", "")
 			return
 		}
-		if !g.allowTokenIssue(id.User, ip) {
-			w.Header().Set("Retry-After", "60")
+		if !g.allowTokenIssue(r.Context(), w.Header(), id.User, ip) {
 			deny(http.StatusTooManyRequests, audit.TypeRateLimited, "token_issue", id.User)
 			return
 		}
@@ -87,10 +86,6 @@ func (g *Gateway) TokenHandler(identify func(*http.Request) (auth.Identity, erro
 func (g *Gateway) CSRFToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	return g.csrf.Token(w, r)
 }
-
-// allowTokenIssue is the hook where token issuance is rate limited per
-// user and per IP.
-func (g *Gateway) allowTokenIssue(user, ip string) bool { return true }
 
 func csrfReason(err error) string {
 	switch {

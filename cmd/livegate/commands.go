@@ -123,12 +123,7 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 		ln.Close()
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
+	hs := newHTTPServer(srv)
 	fmt.Fprintf(out, "livegate dev server on http://%s (demo), WebSocket at ws://%s/ws\n", ln.Addr(), ln.Addr())
 	if admin != nil {
 		fmt.Fprintf(out, "revocation endpoint: POST http://%s/admin/revoke (Bearer %s)\n", ln.Addr(), envAdminSecret)
@@ -152,6 +147,25 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 		return err
 	}
 	return errors.Join(gerr, herr)
+}
+
+// HTTP server limits: a client gets readHeaderTimeout to send its request
+// headers (no Slowloris), at most 16 KiB of them, and idle keep-alive
+// connections are closed. Read and write timeouts for whole requests are
+// not set: they would also cut WebSocket connections, which have their own
+// ping and write deadlines.
+var (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // loopbackHosts returns the Host values a browser uses for a loopback

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -117,5 +118,37 @@ func TestDevServerServesAndStops(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("dev server did not stop")
+	}
+}
+
+func TestSlowlorisHandshakeIsClosed(t *testing.T) {
+	old := readHeaderTimeout
+	readHeaderTimeout = 300 * time.Millisecond
+	defer func() { readHeaderTimeout = old }()
+	hs := newHTTPServer(http.NotFoundHandler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers trickle in and never end.
+	if _, err := conn.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("server kept the half-sent request open")
+			}
+			return // closed by the server
+		}
 	}
 }
