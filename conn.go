@@ -207,6 +207,11 @@ func (c *conn) warn(id uint64, reason, detail string) (closed bool) {
 
 // allowHandler applies a handler's own per-connection rate limit.
 func (c *conn) allowHandler(rh *registeredHandler) bool {
+	if rh.perUser != nil {
+		if res := allow(c.ctx, rh.perUser, c.identity().Tenant+"/"+c.identity().User, c.g.cfg.Now()); !res.Allowed {
+			return false
+		}
+	}
 	if rh.rate <= 0 {
 		return true
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/origin"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
+	"github.com/livegate/livegate/ratelimit"
 )
 
 // Gateway is a running livegate instance. It is an http.Handler that
@@ -91,7 +92,7 @@ func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
 		case <-measure.C:
 			g.measureQueues()
 		case <-sweep.C:
-			n := g.limits.sweep(g.cfg.Now())
+			n := g.limits.sweep(g.cfg.Now()) + g.sweepHandlerLimits()
 			for _, s := range targets {
 				n += s.Sweep()
 			}
@@ -212,6 +213,13 @@ func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
 		return fmt.Errorf("livegate: handler %q: RateLimit needs a positive rate and burst", name)
 	}
 	rh := &registeredHandler{name: name, h: h, rate: o.rate, burst: o.burst}
+	if o.perUser != nil {
+		m, err := ratelimit.NewMemory(*o.perUser)
+		if err != nil {
+			return fmt.Errorf("livegate: handler %q: %w", name, err)
+		}
+		rh.perUser = m
+	}
 	if o.access != nil {
 		a := *o.access
 		if a.Mode == policy.ModeDeny {
@@ -414,6 +422,42 @@ func (g *Gateway) untrack(c *conn) {
 	g.connCount.Add(-1)
 	g.connsMu.Unlock()
 	g.connWG.Done()
+}
+
+func (g *Gateway) sweepHandlerLimits() int {
+	g.handlersMu.RLock()
+	defer g.handlersMu.RUnlock()
+	n := 0
+	for _, rh := range g.handlers {
+		if s, ok := rh.perUser.(interface{ Sweep(time.Time) int }); ok {
+			n += s.Sweep(g.cfg.Now())
+		}
+	}
+	return n
+}
+
+// Stats are counters of a gateway's state, for health checks and tests.
+type Stats struct {
+	// Connections open on this node.
+	Connections int
+	// QueuedBytes waiting in outbound queues, as last measured.
+	QueuedBytes int64
+	// Swept is how many expired records the sweeper has removed (replay
+	// entries, revocations, idle rate-limit records, expired streams).
+	Swept int64
+	// ConnSlotKeys is how many IPs and users hold connection slots; it is
+	// zero when no connection is open.
+	ConnSlotKeys int
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{
+		Connections:  int(g.connCount.Load()),
+		QueuedBytes:  g.queuedBytes.Load(),
+		Swept:        g.swept.Load(),
+		ConnSlotKeys: g.limits.conns.Len(),
+	}
 }
 
 // overloaded reports why the node takes no new connection now, or "".

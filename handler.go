@@ -9,6 +9,7 @@ import (
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
+	"github.com/livegate/livegate/ratelimit"
 )
 
 // Request is one client event delivered to a Handler.
@@ -81,9 +82,18 @@ func badPayload(err error) error { return &payloadError{err: err} }
 type HandleOption func(*handleOptions)
 
 type handleOptions struct {
-	access *policy.Access
-	rate   float64
-	burst  int
+	access  *policy.Access
+	rate    float64
+	burst   int
+	perUser *ratelimit.Rule
+}
+
+// RateLimitPerUser limits a handler per user across all of the user's
+// connections (on this node with the in-memory limiter), in addition to
+// any RateLimit per connection. Calls over it are answered rate_limited and
+// count as warnings.
+func RateLimitPerUser(rule ratelimit.Rule) HandleOption {
+	return func(o *handleOptions) { o.perUser = &rule }
 }
 
 // RateLimit limits a handler to perSecond calls a second with bursts of
@@ -103,11 +113,12 @@ func Require(a policy.Access) HandleOption {
 }
 
 type registeredHandler struct {
-	name  string
-	h     Handler
-	guard *policy.Guard
-	rate  float64
-	burst int
+	name    string
+	h       Handler
+	guard   *policy.Guard
+	rate    float64
+	burst   int
+	perUser ratelimit.Limiter // nil: no per-user limit
 }
 
 // call runs the handler, turning a panic into an error.

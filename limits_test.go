@@ -201,6 +201,7 @@ func TestAbruptDisconnectsReleaseSlots(t *testing.T) {
 		}
 	}
 	waitFor(t, "all connections gone", func() bool { return e.gw.Connections() == 0 })
+	waitFor(t, "slot counters at zero", func() bool { return e.gw.Stats().ConnSlotKeys == 0 })
 	// Every slot came back: the full quota is available again, per IP and
 	// per user.
 	for i := range 5 {
@@ -317,4 +318,29 @@ func TestMaxConnLifetime(t *testing.T) {
 	e := newEnv(t, func(c *livegate.Config) { c.MaxConnLifetime = 300 * time.Millisecond })
 	c := e.connect(t, "alice")
 	c.expectClose(protocol.CloseGoingAway)
+}
+
+func TestHandlerRateLimitPerUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ok := livegate.HandlerFunc[struct{}](func(context.Context, *livegate.Request, struct{}) (any, error) { return "ok", nil })
+	if err := e.gw.Handle("costly", ok, livegate.RateLimitPerUser(ratelimit.PerMinute(2))); err != nil {
+		t.Fatal(err)
+	}
+	call := func(c *rawConn) *protocol.Error {
+		c.send(`{"id":5,"method":"event","params":{"name":"costly","payload":{}}}`)
+		return c.reply(5).Error
+	}
+	a1, a2, b := e.connect(t, "alice"), e.connect(t, "alice"), e.connect(t, "bob")
+	if call(a1) != nil || call(a2) != nil {
+		t.Fatal("calls within the per-user limit refused")
+	}
+	// A third call from a fresh connection of the same user is refused:
+	// the limit follows the user, not the socket.
+	if err := call(e.connect(t, "alice")); err == nil || err.Code != protocol.CodeRateLimited {
+		t.Fatalf("third call for alice: %+v", err)
+	}
+	if err := call(b); err != nil {
+		t.Fatalf("bob limited by alice's calls: %+v", err)
+	}
 }
