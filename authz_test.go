@@ -455,3 +455,33 @@ func wsStatus(err error) int {
 	_, _ = fmt.Sscanf(err.Error()[strings.Index(err.Error(), "StatusCode(")+len("StatusCode("):], "%d", &code)
 	return code
 }
+
+func TestNamespaceAuthorizer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	owners := map[string]string{"room:task-1": "alice"}
+	err := e.gw.Authorize("room", func(_ context.Context, id auth.Identity, ch string) error {
+		if owners[ch] != "" && owners[ch] != id.User {
+			return fmt.Errorf("%s is not the owner of %s", id.User, ch)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.gw.Authorize("nope", func(context.Context, auth.Identity, string) error { return nil }); err == nil {
+		t.Fatal("authorizer for an unknown namespace accepted")
+	}
+	alice, bob := e.connect(t, "alice"), e.connect(t, "bob")
+	alice.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "room:task-1"})
+	if r := alice.reply(2); r.Error != nil {
+		t.Fatalf("owner refused: %+v", r.Error)
+	}
+	bob.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "room:task-1"})
+	if r := bob.reply(2); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
+		t.Fatalf("non-owner: %+v", r)
+	}
+	if !e.events.has(audit.TypeChannelDenied, "authorizer") {
+		t.Fatal("no channel_denied event")
+	}
+}

@@ -453,6 +453,14 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 		// A bad token is refused even where the namespace would not need one.
 		err = policy.ErrDenied
 	}
+	if err == nil {
+		if az := c.g.authorizer(policy.Namespace(p.Channel)); az != nil {
+			if aerr := az(c.ctx, c.identity(), p.Channel); aerr != nil {
+				tokenReason = "authorizer"
+				err = fmt.Errorf("%w: %w", policy.ErrDenied, aerr)
+			}
+		}
+	}
 	if err != nil {
 		if tokenReason != "" {
 			c.event(audit.TypeChannelDenied, audit.SeverityWarning, tokenReason, p.Channel)

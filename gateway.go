@@ -51,8 +51,9 @@ type Gateway struct {
 	jsonLimits  jsonlimit.Limits
 	limits      *limiters
 
-	handlersMu sync.RWMutex
-	handlers   map[string]*registeredHandler
+	handlersMu  sync.RWMutex
+	handlers    map[string]*registeredHandler
+	authorizers map[string]Authorizer
 
 	connsMu     sync.Mutex
 	conns       map[*conn]struct{}
@@ -245,6 +246,40 @@ func (g *Gateway) handler(name string) *registeredHandler {
 	h := g.handlers[name]
 	g.handlersMu.RUnlock()
 	return h
+}
+
+// Authorizer decides, after the namespace policy allowed it, whether the
+// connection of id may subscribe to channel, for namespaces whose access
+// depends on application state (who owns an operation, who is in a
+// document). Returning an error refuses with the generic forbidden error;
+// the error's text goes to the audit trail only.
+type Authorizer func(ctx context.Context, id auth.Identity, channel string) error
+
+// Authorize adds an Authorizer for a configured namespace. Like Handle, it
+// may be called while the gateway serves; one per namespace.
+func (g *Gateway) Authorize(namespace string, az Authorizer) error {
+	if _, err := g.policies.Lookup(namespace + ":x"); err != nil {
+		return fmt.Errorf("livegate: authorizer for %q: %w", namespace, err)
+	}
+	if az == nil {
+		return errors.New("livegate: nil authorizer")
+	}
+	g.handlersMu.Lock()
+	defer g.handlersMu.Unlock()
+	if _, dup := g.authorizers[namespace]; dup {
+		return fmt.Errorf("livegate: authorizer for %q already set", namespace)
+	}
+	if g.authorizers == nil {
+		g.authorizers = make(map[string]Authorizer)
+	}
+	g.authorizers[namespace] = az
+	return nil
+}
+
+func (g *Gateway) authorizer(namespace string) Authorizer {
+	g.handlersMu.RLock()
+	defer g.handlersMu.RUnlock()
+	return g.authorizers[namespace]
 }
 
 // PublishResult is the stream position of a publication.
