@@ -32,9 +32,12 @@ type conn struct {
 	id      string
 	ip      string
 	request policy.RequestAttrs
-	queue   *wsconn.Queue
-	ctx     context.Context
-	stop    context.CancelFunc
+	// csrfCookie is the CSRF cookie of the handshake request, against
+	// which tokens sent over the socket (a live view's join) are checked.
+	csrfCookie string
+	queue      *wsconn.Queue
+	ctx        context.Context
+	stop       context.CancelFunc
 
 	// ident is written by the reader goroutine (connect, refresh) and read
 	// by timers and revocations.

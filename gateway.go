@@ -423,6 +423,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := g.newConn(ws, ip, r.Header.Get("Origin"))
+	c.csrfCookie = g.csrf.CookieValue(r)
 	if !g.track(c) {
 		g.releaseIP(ip)
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())

@@ -130,14 +130,28 @@ func (p *Protector) CheckToken(r *http.Request, token string) error {
 	if token == "" {
 		return ErrNoToken
 	}
-	c, err := r.Cookie(p.cookie)
-	if err != nil || c.Value == "" {
+	return p.Verify(p.CookieValue(r), token)
+}
+
+// Verify checks token against the CSRF cookie value cookie, as CheckToken
+// does for a request, for callers that kept the cookie (for example from a
+// WebSocket handshake).
+func (p *Protector) Verify(cookie, token string) error {
+	if token == "" || cookie == "" {
 		return ErrNoToken
 	}
-	if subtle.ConstantTimeCompare([]byte(c.Value), []byte(token)) != 1 || !p.valid(token) {
+	if subtle.ConstantTimeCompare([]byte(cookie), []byte(token)) != 1 || !p.valid(token) {
 		return ErrBadToken
 	}
 	return nil
+}
+
+// CookieValue returns the request's CSRF cookie value, or "".
+func (p *Protector) CookieValue(r *http.Request) string {
+	if c, err := r.Cookie(p.cookie); err == nil {
+		return c.Value
+	}
+	return ""
 }
 
 func (p *Protector) valid(tok string) bool {
