@@ -633,6 +633,8 @@ func newSigner(cfg *Config) (*auth.Signer, error) {
 		sc.Algorithm, sc.HMACSecret = "HS256", cfg.TokenHMACSecret
 	case cfg.TokenSigningKey != nil && cfg.TokenAlgorithm != "":
 		sc.Algorithm, sc.PrivateKey = cfg.TokenAlgorithm, cfg.TokenSigningKey
+	case cfg.TokenSigningKey != nil:
+		return nil, errors.New("TokenSigningKey needs TokenSigningKeyID (with TokenKeys) or TokenAlgorithm")
 	default:
 		return nil, nil
 	}

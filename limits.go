@@ -176,12 +176,12 @@ func (c *conn) admitUser(user string) bool {
 }
 
 // allowTokenIssue limits token issuance per user and per IP.
-func (g *Gateway) allowTokenIssue(ctx context.Context, h http.Header, user, ip string) bool {
+func (g *Gateway) allowTokenIssue(ctx context.Context, h http.Header, tenant, user, ip string) bool {
 	now := g.cfg.Now()
 	for _, x := range []struct {
 		m   ratelimit.Limiter
 		key string
-	}{{g.limits.tokensUser, "u:" + user}, {g.limits.tokensIP, "ip:" + ip}} {
+	}{{g.limits.tokensUser, "u:" + tenant + "/" + user}, {g.limits.tokensIP, "ip:" + ip}} {
 		if res := allow(ctx, x.m, x.key, now); !res.Allowed {
 			ratelimit.SetHeaders(h, res)
 			return false

@@ -58,7 +58,7 @@ func (g *Gateway) TokenHandler(identify func(*http.Request) (auth.Identity, erro
 			deny(http.StatusUnauthorized, audit.TypeTokenDenied, "identify", "")
 			return
 		}
-		if !g.allowTokenIssue(r.Context(), w.Header(), id.User, ip) {
+		if !g.allowTokenIssue(r.Context(), w.Header(), id.Tenant, id.User, ip) {
 			deny(http.StatusTooManyRequests, audit.TypeRateLimited, "token_issue", id.User)
 			return
 		}
