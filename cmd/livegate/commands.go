@@ -40,7 +40,7 @@ func rootCommand() *cobra.Command {
 		RunE:          dev.RunE,
 	}
 	root.Flags().AddFlagSet(dev.Flags())
-	root.AddCommand(dev, tokenCommand())
+	root.AddCommand(dev, tokenCommand(), loadCommand())
 	return root
 }
 
