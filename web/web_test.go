@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,19 +158,245 @@ func TestClientSource(t *testing.T) {
 	for _, want := range []string{
 		"export class Client",
 		`"livegate.v1"`,
+		"export function safeMerge",
+		"export function sanitizeForLog",
+		// Server HTML reaches the DOM only as DOMPurify fragments.
+		"RETURN_DOM_FRAGMENT: true",
+		`"script", "style", "iframe"`,
+		`"object", "embed"`,
+		"data.keepAttr = false", // on* attributes
+		// The view join refuses to run without the page's CSRF token.
+		`meta[name="csrf-token"]`,
 	} {
 		if !strings.Contains(src, want) {
 			t.Errorf("client lacks %q", want)
 		}
 	}
-	for _, banned := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "Function("} {
-		if strings.Contains(src, banned) {
-			t.Errorf("client contains %q", banned)
+	// HTML sinks. The word innerHTML may appear as idiomorph's morphStyle
+	// name, never as a property.
+	for _, banned := range []*regexp.Regexp{
+		regexp.MustCompile(`\.(innerHTML|outerHTML)\b`),
+		regexp.MustCompile(`\[\s*["'](innerHTML|outerHTML)["']\s*\]`),
+		regexp.MustCompile(`insertAdjacentHTML|setHTMLUnsafe|parseHTMLUnsafe|createContextualFragment|DOMParser|srcdoc`),
+		regexp.MustCompile(`document\.write|\beval\(|new Function|\bFunction\(`),
+	} {
+		if m := banned.FindString(src); m != "" {
+			t.Errorf("client contains %q", m)
 		}
 	}
 	if strings.Contains(src, "?token=") || strings.Contains(src, "&token=") {
 		t.Error("client puts a token in a URL")
 	}
+	// No static import: ClientHandler alone (without vendor/) must keep the
+	// core client working, and importing it must not load the DOM libraries.
+	if m := regexp.MustCompile(`(?m)^\s*import\s*[{*\w"']|^\s*export\s+[^;]*\sfrom\s`).FindString(src); m != "" {
+		t.Errorf("client has a static import: %q", m)
+	}
+	// Console output only through sanitizeForLog, with a constant format.
+	for i, line := range strings.Split(src, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if !strings.Contains(line, "console.") || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, "*") {
+			continue
+		}
+		if !strings.Contains(line, `console.debug("%s", sanitizeForLog(`) {
+			t.Errorf("line %d writes to the console without sanitizeForLog: %s", i+1, trimmed)
+		}
+	}
+}
+
+func get(t *testing.T, h http.Handler, method, path string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	body, _ := io.ReadAll(res.Body)
+	return res, body
+}
+
+func TestHandlerServesFileSet(t *testing.T) {
+	wantTypes := map[string]string{
+		"/livegate.js":             "text/javascript; charset=utf-8",
+		"/livegate.d.ts":           "application/typescript; charset=utf-8",
+		"/vendor/purify.es.mjs":    "text/javascript; charset=utf-8",
+		"/vendor/idiomorph.esm.js": "text/javascript; charset=utf-8",
+	}
+	paths := web.Paths()
+	if len(paths) != len(wantTypes) {
+		t.Fatalf("Paths() = %q, want the %d files of the set", paths, len(wantTypes))
+	}
+	h := web.Handler()
+	for _, p := range paths {
+		t.Run(p, func(t *testing.T) {
+			res, body := get(t, h, http.MethodGet, p, nil)
+			if res.StatusCode != http.StatusOK || len(body) == 0 {
+				t.Fatalf("status %d, %d bytes", res.StatusCode, len(body))
+			}
+			sum := sha256.Sum256(body)
+			for k, want := range map[string]string{
+				"Content-Type":           wantTypes[p],
+				"X-Content-Type-Options": "nosniff",
+				"Cache-Control":          "no-cache",
+				"ETag":                   `"` + hex.EncodeToString(sum[:]) + `"`,
+				"Content-Length":         fmt.Sprint(len(body)),
+			} {
+				if got := res.Header.Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			res2, body2 := get(t, h, http.MethodGet, p, map[string]string{"If-None-Match": res.Header.Get("ETag")})
+			if res2.StatusCode != http.StatusNotModified || len(body2) != 0 {
+				t.Errorf("conditional GET: status %d, %d bytes; want 304 and none", res2.StatusCode, len(body2))
+			}
+			res3, body3 := get(t, h, http.MethodHead, p, nil)
+			if res3.StatusCode != http.StatusOK || len(body3) != 0 || res3.Header.Get("ETag") != res.Header.Get("ETag") {
+				t.Errorf("HEAD: status %d, %d bytes, ETag %q", res3.StatusCode, len(body3), res3.Header.Get("ETag"))
+			}
+			res4, _ := get(t, h, http.MethodPost, p, nil)
+			if res4.StatusCode != http.StatusMethodNotAllowed || res4.Header.Get("Allow") != "GET, HEAD" || res4.Header.Get("ETag") != "" {
+				t.Errorf("POST: status %d, Allow %q, ETag %q", res4.StatusCode, res4.Header.Get("Allow"), res4.Header.Get("ETag"))
+			}
+		})
+	}
+	_, js := get(t, h, http.MethodGet, "/livegate.js", nil)
+	if !bytes.Equal(js, web.ClientJS()) {
+		t.Error("Handler's livegate.js differs from ClientJS()")
+	}
+}
+
+func TestHandlerUnknownPaths(t *testing.T) {
+	h := web.Handler()
+	for _, p := range []string{
+		"/", "/livegate", "/livegate.js/", "/LIVEGATE.JS", "/livegate.mjs", "//livegate.js",
+		"/vendor", "/vendor/", "/vendor/README.md", "/vendor/SHA256SUMS", "/vendor/LICENSE.dompurify",
+		"/vendor/purify.es.mjs.map", "/vendor/../livegate.js", "/web.go", "/web_test.go", "/test/demo.test.mjs",
+		"/unit/", "/livegate.d.ts.map",
+	} {
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			res, body := get(t, h, m, p, nil)
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s: status %d, want 404", m, p, res.StatusCode)
+			}
+			if res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("ETag") != "" {
+				t.Errorf("%s %s: headers %v", m, p, res.Header)
+			}
+			if bytes.Contains(body, []byte("export")) {
+				t.Errorf("%s %s: 404 body has file content", m, p)
+			}
+		}
+	}
+}
+
+func TestPathsIsACopy(t *testing.T) {
+	p := web.Paths()
+	p[0] = "/changed"
+	if !slices.Contains(web.Paths(), "/livegate.js") {
+		t.Fatal("Paths returned its own slice")
+	}
+}
+
+// TestVendorChecksums checks every served vendor file against
+// vendor/SHA256SUMS (written by scripts/vendor-web): vendored libraries are
+// never edited by hand.
+func TestVendorChecksums(t *testing.T) {
+	sums, err := os.ReadFile("vendor/SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("malformed SHA256SUMS line %q", line)
+		}
+		listed["/vendor/"+name] = sum
+	}
+	h := web.Handler()
+	served := 0
+	for _, p := range web.Paths() {
+		if !strings.HasPrefix(p, "/vendor/") {
+			continue
+		}
+		served++
+		want, ok := listed[p]
+		if !ok {
+			t.Errorf("%s is served but not in SHA256SUMS", p)
+			continue
+		}
+		_, body := get(t, h, http.MethodGet, p, nil)
+		sum := sha256.Sum256(body)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s: sha256 %s, SHA256SUMS says %s (re-run scripts/vendor-web)", p, got, want)
+		}
+		if !bytes.Contains(body, []byte("export")) {
+			t.Errorf("%s is not an ES module", p)
+		}
+	}
+	if served != len(listed) {
+		t.Errorf("SHA256SUMS lists %d files, %d are served", len(listed), served)
+	}
+}
+
+// TestDeclarationsCoverExports checks that livegate.d.ts declares every
+// export of livegate.js.
+func TestDeclarationsCoverExports(t *testing.T) {
+	_, dts := get(t, web.Handler(), http.MethodGet, "/livegate.d.ts", nil)
+	exports := regexp.MustCompile(`(?m)^export (?:class|function|const) (\w+)`).FindAllStringSubmatch(string(web.ClientJS()), -1)
+	if len(exports) < 10 {
+		t.Fatalf("found only %d exports in livegate.js", len(exports))
+	}
+	for _, m := range exports {
+		re := regexp.MustCompile(`(?m)^export declare (?:class|function|const) ` + m[1] + `\b`)
+		if !re.Match(dts) {
+			t.Errorf("livegate.d.ts does not declare %s", m[1])
+		}
+	}
+}
+
+// TestHandlerUnderPrefix mounts Handler under a prefix through a real server,
+// the way its documentation suggests.
+func TestHandlerUnderPrefix(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/livegate/", http.StripPrefix("/static/livegate", web.Handler()))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, p := range web.Paths() {
+		res, err := srv.Client().Get(srv.URL + "/static/livegate" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d", p, res.StatusCode)
+		}
+	}
+	res, err := srv.Client().Get(srv.URL + "/static/livegate/vendor/nope.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown file: status %d, want 404", res.StatusCode)
+	}
+}
+
+func ExampleHandler() {
+	mux := http.NewServeMux()
+	mux.Handle("GET /livegate/", http.StripPrefix("/livegate", web.Handler()))
+
+	for _, p := range []string{"/livegate/livegate.js", "/livegate/vendor/purify.es.mjs", "/livegate/livegate.d.ts", "/livegate/web.go"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+		fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	}
+	// Output:
+	// 200 text/javascript; charset=utf-8
+	// 200 text/javascript; charset=utf-8
+	// 200 application/typescript; charset=utf-8
+	// 404 text/plain; charset=utf-8
 }
 
 func ExampleClientHandler() {
