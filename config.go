@@ -10,6 +10,7 @@ import (
 	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/live"
 	"github.com/livegate/livegate/policy"
 )
 
@@ -187,6 +188,13 @@ type Config struct {
 	// queues together; past it upgrades get 503 with Retry-After until the
 	// queues drain. Default 1 GiB.
 	MaxQueuedBytes int64
+
+	// Views serves live views over the socket ("join", "view", "leave"):
+	// every join and every view event must carry the page's CSRF token
+	// (checked against the CSRF cookie of the WebSocket handshake), and a
+	// join's session token must be for the connection's user. Nil: live
+	// views are off and those commands are answered "not_available".
+	Views *live.Registry
 
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger

@@ -56,6 +56,8 @@ type conn struct {
 	handlerLimits map[string]*rate.Limiter
 	// userSlot is the per-user connection slot held, released at the end.
 	userSlot string
+	// views holds the live views joined on this connection (views.go).
+	views connViews
 
 	closeCode atomic.Int32
 	pingTimer *time.Timer
@@ -243,6 +245,12 @@ func (c *conn) dispatch(f protocol.ClientFrame) bool {
 		c.handlePublish(f.ID, protocol.PublishParams{Channel: f.Channel, Data: f.Data})
 	case protocol.MethodRefresh:
 		return c.handleRefresh(f.ID, protocol.RefreshParams{Token: f.Token})
+	case protocol.MethodJoin:
+		c.handleJoin(f.ID, protocol.JoinParams{View: f.View, Session: f.Session, CSRF: f.CSRF, Params: f.Params})
+	case protocol.MethodView:
+		return c.handleView(f.ID, protocol.ViewParams{Ref: f.Ref, Name: f.Name, Payload: f.Payload, CSRF: f.CSRF})
+	case protocol.MethodLeave:
+		c.handleLeave(f.ID, protocol.LeaveParams{Ref: f.Ref})
 	case protocol.MethodConnect:
 		c.protocolError("second connect")
 		return false
@@ -769,6 +777,7 @@ func (c *conn) cleanup() {
 		c.g.hub.remove(s)
 	}
 	c.subs = nil
+	c.closeViews()
 	if c.userSlot != "" {
 		_ = c.g.limits.conns.Release(context.Background(), c.userSlot)
 	}

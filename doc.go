@@ -24,6 +24,13 @@
 // before its channels can be used, clients may not publish unless the
 // namespace allows it, and only registered event names run.
 //
+// Live views (package live) are server-rendered pages that update
+// themselves: set Config.Views to a live.Registry, render the view into the
+// page with Registry.Render next to the CSRF token from Gateway.CSRFToken,
+// and the browser client joins it over the socket; every join and view
+// event is CSRF-checked and the view's session token must be for the
+// connection's user.
+//
 // Concurrency: every Gateway method is safe for concurrent use. Each
 // connection has one reader goroutine, which runs that connection's event
 // handlers one at a time, and one writer goroutine draining a bounded queue;

@@ -45,6 +45,10 @@ const (
 	TypeRevoked         = "revoked"
 	TypeTenantDenied    = "tenant_denied"
 	TypeAdminDenied     = "admin_denied"
+	// TypeViewDenied: a live-view join or event was refused (bad or
+	// foreign session token, unknown or guarded event, view limit, state
+	// limit, …); Reason says which.
+	TypeViewDenied = "view_denied"
 )
 
 // Event is one security-relevant occurrence. String fields may hold

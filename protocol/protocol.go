@@ -20,6 +20,11 @@ const (
 	MethodEvent       = "event"
 	MethodPublish     = "publish"
 	MethodRefresh     = "refresh"
+	// MethodJoin, MethodView and MethodLeave drive live views: join mounts
+	// a view, view sends it an event, leave closes it.
+	MethodJoin  = "join"
+	MethodView  = "view"
+	MethodLeave = "leave"
 )
 
 // ErrMalformed reports a frame that is not a well-formed v1 command.
@@ -146,13 +151,17 @@ type Push struct {
 	Data    json.RawMessage `json:"data"`
 }
 
-// ServerFrame is any server to client frame: a reply (ID set) or a push.
-// Clients decode into it and branch on Push being non-nil.
+// ServerFrame is any server to client frame: a reply (ID set), a push, a
+// live view's patch or the notice that a live view was closed. Clients
+// decode into it and branch on which of Push, Patch and ViewClosed is
+// non-nil.
 type ServerFrame struct {
-	ID     uint64          `json:"id,omitempty"`
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  *Error          `json:"error,omitempty"`
-	Push   *Push           `json:"push,omitempty"`
+	ID         uint64          `json:"id,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      *Error          `json:"error,omitempty"`
+	Push       *Push           `json:"push,omitempty"`
+	Patch      *Patch          `json:"patch,omitempty"`
+	ViewClosed *ViewClosed     `json:"view_closed,omitempty"`
 }
 
 // DecodeCommand decodes one client frame. Unknown fields, trailing data,
@@ -166,7 +175,8 @@ func DecodeCommand(frame []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: missing id", ErrMalformed)
 	}
 	switch c.Method {
-	case MethodConnect, MethodSubscribe, MethodUnsubscribe, MethodEvent, MethodPublish, MethodRefresh:
+	case MethodConnect, MethodSubscribe, MethodUnsubscribe, MethodEvent, MethodPublish, MethodRefresh,
+		MethodJoin, MethodView, MethodLeave:
 	default:
 		return Command{}, fmt.Errorf("%w: unknown method", ErrMalformed)
 	}
@@ -298,6 +308,15 @@ type ClientFrame struct {
 	Payload json.RawMessage
 	// Data: publish; nil when absent.
 	Data json.RawMessage
+	// View, Session and Params: join. Params is nil when absent or null;
+	// otherwise it is a JSON object.
+	View    string
+	Session string
+	Params  json.RawMessage
+	// CSRF: join, view.
+	CSRF string
+	// Ref: view, leave. (A view event also uses Name and Payload.)
+	Ref string
 }
 
 // wireFrame decodes a command and its parameters in one pass; pointer
@@ -315,6 +334,11 @@ type wireParams struct {
 	Name    *string         `json:"name"`
 	Payload json.RawMessage `json:"payload"`
 	Data    json.RawMessage `json:"data"`
+	View    *string         `json:"view"`
+	Session *string         `json:"session"`
+	CSRF    *string         `json:"csrf"`
+	Params  json.RawMessage `json:"params"`
+	Ref     *string         `json:"ref"`
 }
 
 // param bits: which parameters each method takes.
@@ -325,6 +349,11 @@ const (
 	pName
 	pPayload
 	pData
+	pView
+	pSession
+	pCSRF
+	pParams
+	pRef
 )
 
 var methodParams = map[string]int{
@@ -334,6 +363,9 @@ var methodParams = map[string]int{
 	MethodUnsubscribe: pChannel,
 	MethodEvent:       pName | pPayload,
 	MethodPublish:     pChannel | pData,
+	MethodJoin:        pView | pSession | pCSRF | pParams,
+	MethodView:        pRef | pName | pPayload | pCSRF,
+	MethodLeave:       pRef,
 }
 
 // DecodeClientFrame decodes one client frame and its parameters in a
@@ -370,9 +402,24 @@ func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 	set(pName, p.Name != nil)
 	set(pPayload, p.Payload != nil)
 	set(pData, p.Data != nil)
+	set(pView, p.View != nil)
+	set(pSession, p.Session != nil)
+	set(pCSRF, p.CSRF != nil)
+	set(pParams, p.Params != nil)
+	set(pRef, p.Ref != nil)
 	if present&^allowed != 0 {
 		return ClientFrame{}, fmt.Errorf("%w: parameter not taken by %s", ErrMalformed, w.Method)
 	}
+	if p.Params != nil {
+		switch {
+		case string(p.Params) == "null":
+			p.Params = nil
+		case p.Params[0] != '{':
+			return ClientFrame{}, fmt.Errorf("%w: join params must be an object", ErrMalformed)
+		}
+	}
+	f.View, f.Session, f.CSRF, f.Ref = deref(p.View), deref(p.Session), deref(p.CSRF), deref(p.Ref)
+	f.Params = p.Params
 	if p.Token != nil {
 		f.Token = *p.Token
 	}
@@ -384,4 +431,11 @@ func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 	}
 	f.Since, f.Payload, f.Data = p.Since, p.Payload, p.Data
 	return f, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
