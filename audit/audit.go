@@ -1,16 +1,19 @@
 // Package audit defines livegate's security events and the sinks that
 // record them. Every rejection the gateway makes — a refused upgrade, a
 // failed or replayed token, a denied channel or event, a rate-limit kick —
-// is emitted as an Event. Every user-controlled field is sanitised before it
-// reaches a log.
+// is emitted as an Event to a Sink. Every user-controlled field is sanitised
+// before it reaches a log or a database.
+//
+// SlogSink logs events. Recorder persists them: it queues each event without
+// ever blocking the caller, writes batches to a Store (store.DB.Audit keeps
+// them in SQLite, where `livegate audit` reads them), optionally copies them
+// as JSON lines for log shippers, and deletes them after a retention period.
 package audit
 
 import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/livegate/livegate/internal/logsafe"
 )
 
 // Severity ranks an event.
@@ -94,21 +97,31 @@ func (s *SlogSink) Record(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	level := slog.LevelWarn
-	switch e.Severity {
-	case SeverityInfo:
-		level = slog.LevelInfo
-	case SeverityCritical:
-		level = slog.LevelError
-	}
+	level := e.Severity.level()
 	if !s.logger.Enabled(ctx, level) {
 		return
 	}
+	s.log(ctx, level, e.Sanitized())
+}
+
+// level is the slog level of events of severity s.
+func (s Severity) level() slog.Level {
+	switch s {
+	case SeverityInfo:
+		return slog.LevelInfo
+	case SeverityCritical:
+		return slog.LevelError
+	}
+	return slog.LevelWarn
+}
+
+// log logs the already sanitised e.
+func (s *SlogSink) log(ctx context.Context, level slog.Level, e Event) {
 	attrs := make([]slog.Attr, 0, 10)
-	attrs = append(attrs, slog.String("type", logsafe.String(e.Type)), slog.Time("at", e.Time))
+	attrs = append(attrs, slog.String("type", e.Type), slog.Time("at", e.Time))
 	add := func(k, v string) {
 		if v != "" {
-			attrs = append(attrs, slog.String(k, logsafe.String(v)))
+			attrs = append(attrs, slog.String(k, v))
 		}
 	}
 	add("severity", string(e.Severity))

@@ -35,6 +35,19 @@
 //	revoked_session   (sid PRIMARY KEY, until)
 //	revoked_user      (sub PRIMARY KEY, revoked_at, until)    -- tokens with iat <= revoked_at
 //	revoked_token     (jti PRIMARY KEY, until)
+//	operation         (id PRIMARY KEY, owner, tenant, kind, state, status, percent,
+//	                   error, result_json, result_html, seq, restarted_from,
+//	                   created_at, updated_at, finished_at)   -- DB.Operations
+//	operation_log     (op_id, n, line)      -- newest log lines; cascade-deleted
+//	operation_swap    (op_id, target, html) -- latest swap per element; cascade-deleted
+//	audit_events      (id AUTOINCREMENT, at, type, severity, user, session,
+//	                   tenant, ip, conn, reason, request, detail)  -- DB.Audit
+//
+// Finished operations are deleted by ops.Manager.Sweep after its retention
+// (Operations.DeleteFinishedBefore), not by Sweep.
+//
+// Audit events do not expire on their own: audit.Recorder's retention sweep
+// deletes them (Audit.DeleteBefore), not Sweep.
 //
 // # Migrations
 //

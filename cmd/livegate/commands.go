@@ -17,8 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livegate/livegate"
+	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/internal/demo"
+	"github.com/livegate/livegate/internal/logsafe"
 	"github.com/livegate/livegate/store"
 )
 
@@ -41,6 +43,7 @@ func rootCommand() *cobra.Command {
 	}
 	root.Flags().AddFlagSet(dev.Flags())
 	root.AddCommand(dev, tokenCommand(), loadCommand())
+	root.AddCommand(auditCommand())
 	return root
 }
 
@@ -74,12 +77,12 @@ func devCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
-	cmd.Flags().StringVar(&dbPath, "db", "livegate-dev.db", "SQLite database for single-use tokens and revocations (\":memory:\" for none on disk)")
+	cmd.Flags().StringVar(&dbPath, "db", "livegate-dev.db", "SQLite database for single-use tokens, revocations and audit events (\":memory:\" for none on disk)")
 	return cmd
 }
 
 func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(logsafe.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	secret, err := secretFromEnv()
 	if err != nil {
 		return err
@@ -104,6 +107,9 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	// Security events go to the database (see `livegate audit`) and the log.
+	events := audit.NewRecorder(audit.RecorderConfig{Store: db.Audit(), Logger: logger})
+	defer closeRecorder(events, logger)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -114,9 +120,10 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 		Logger:      logger,
 		AdminSecret: admin,
 		Gateway: livegate.Config{
-			ReplayStore: db.ReplayStore(),
-			Revocations: db.Revocations(),
-			Hosts:       loopbackHosts(ln.Addr()),
+			ReplayStore:    db.ReplayStore(),
+			Revocations:    db.Revocations(),
+			Hosts:          loopbackHosts(ln.Addr()),
+			SecurityEvents: events,
 		},
 	})
 	if err != nil {
@@ -178,6 +185,16 @@ func loopbackHosts(a net.Addr) []string {
 	}
 	port := strconv.Itoa(ta.Port)
 	return []string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("localhost", port), net.JoinHostPort("::1", port)}
+}
+
+// closeRecorder writes the audit events still queued, giving up after a
+// few seconds.
+func closeRecorder(r *audit.Recorder, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		logger.Warn("audit: close", "err", err)
+	}
 }
 
 func sweep(ctx context.Context, db *store.DB, logger *slog.Logger) {

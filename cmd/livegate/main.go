@@ -4,6 +4,7 @@
 //	livegate dev        dev server with the demo on 127.0.0.1:8080
 //	livegate token      print a signed connect token for the dev secret
 //	livegate load       bounded loopback load and flood test of a gateway
+//	livegate audit      show the security events recorded in the database
 //
 // The HS256 secret comes from LIVEGATE_TOKEN_HMAC_SECRET (at least 32
 // bytes); `livegate dev` generates and prints one when it is unset. The

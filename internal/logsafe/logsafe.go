@@ -1,12 +1,12 @@
 // Package logsafe makes user-controlled strings safe to put in logs: control
 // characters, ANSI escapes, line and paragraph separators and bidi overrides
 // are replaced, and the result is truncated, so a value can never forge a
-// log line or hide text.
+// log line or hide text. Handler applies this to every record of a
+// slog.Logger, so no call site can forget it.
 package logsafe
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -18,42 +18,73 @@ const MaxLen = 256
 func String(s string) string { return Truncate(s, MaxLen) }
 
 // Truncate returns s sanitised and cut to at most max bytes of content;
-// a cut string ends in "…".
+// a cut string ends in "…". A string that needs no change is returned
+// as is, without allocating.
 func Truncate(s string, max int) string {
-	if clean(s) && len(s) <= max {
+	if max < 0 {
+		max = 0
+	}
+	if len(s) <= max && safe(s) {
 		return s
 	}
 	var b strings.Builder
-	b.Grow(min(len(s), max) + 4)
-	for _, r := range s {
+	b.Grow(min(len(s), max) + len("…"))
+	for i := 0; i < len(s); {
 		if b.Len() >= max {
 			b.WriteString("…")
 			return b.String()
 		}
-		switch {
-		case r == utf8.RuneError:
-			b.WriteRune('\uFFFD')
-		case r == 0x1b:
-			// drop ESC; the rest of an ANSI sequence is then inert text
-		case unsafeRune(r):
-			b.WriteRune('\uFFFD')
-		default:
-			b.WriteRune(r)
+		// Copy a run of printable ASCII at once.
+		j, end := i, min(len(s), i+max-b.Len())
+		for j < end && s[j] >= 0x20 && s[j] < 0x7f {
+			j++
+		}
+		if j > i {
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			if c != 0x1b { // drop ESC; the rest of an ANSI sequence is then inert text
+				b.WriteString("\uFFFD") // other C0 controls and DEL
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if (r == utf8.RuneError && size == 1) || unsafeRune(r) {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i-size : i])
 		}
 	}
 	return b.String()
 }
 
-func clean(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f || c >= 0x80 {
+// safe reports whether s is valid UTF-8 without any rune Truncate replaces
+// or drops.
+func safe(s string) bool {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || unsafeRune(r) {
 			return false
 		}
+		i += size
 	}
 	return true
 }
 
+// unsafeRune reports whether r is a control character (C0, DEL, C1: all
+// of Unicode category Cc) or a line separator, directional mark or bidi
+// override that could break a line or disguise text.
 func unsafeRune(r rune) bool {
 	if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 		return true
@@ -66,5 +97,5 @@ func unsafeRune(r rune) bool {
 		'\ufeff':
 		return true
 	}
-	return unicode.Is(unicode.Cc, r)
+	return false
 }

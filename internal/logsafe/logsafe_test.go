@@ -44,3 +44,30 @@ func TestTruncate(t *testing.T) {
 		t.Fatal("no truncation marker")
 	}
 }
+
+func TestStringIdempotent(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"plain", "zoë \uFFFD ok", "a\nb", strings.Repeat("é", 300), strings.Repeat("x", 300), "\x1b[1m\u202e" + strings.Repeat("日", 200),
+	} {
+		once := String(in)
+		if twice := String(once); twice != once {
+			t.Errorf("String(String(%.20q)) = %.40q, want %.40q", in, twice, once)
+		}
+	}
+}
+
+func BenchmarkString(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"clean", "alice@example.com"},
+		{"dirty", "bob\nlevel=ERROR msg=forged \x1b[31m"},
+		{"1MiB", strings.Repeat("A", 1<<20)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				String(bc.in)
+			}
+		})
+	}
+}
