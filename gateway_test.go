@@ -245,6 +245,8 @@ func TestHandlerPayloadValidation(t *testing.T) {
 		"missing room":    `{"text":"hi"}`,
 		"over-long text":  `{"room":"a","text":"` + strings.Repeat("é", 501) + `"}`,
 		"not an object":   `[1]`,
+		"case-folded key": `{"ROOM":"a","text":"hi"}`,
+		"proto key":       `{"room":"a","text":"hi","__proto__":{"admin":true}}`,
 		"null":            `null`,
 		"duplicate trick": `{"room":"a","text":"hi"} {"x":1}`,
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime/debug"
+	"strings"
+	"sync"
 
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/policy"
@@ -51,7 +54,7 @@ func (f HandlerFunc[T]) ServeEvent(ctx context.Context, req *Request) (any, erro
 	if len(raw) == 0 {
 		raw = json.RawMessage("null")
 	}
-	if err := protocol.Unmarshal(raw, &p); err != nil {
+	if err := decodePayload(raw, &p); err != nil {
 		return nil, badPayload(err)
 	}
 	var v any = &p
@@ -137,3 +140,86 @@ type panicError struct {
 }
 
 func (e *panicError) Error() string { return fmt.Sprintf("livegate: handler panic: %v", e.value) }
+
+// decodePayload decodes a payload into v (a pointer) with unknown fields
+// rejected. For flat struct types — fields of basic kinds, slices and maps
+// of them — it checks the keys exactly and uses the faster json.Unmarshal;
+// other types go through the strict decoder.
+func decodePayload(raw []byte, v any) error {
+	if keys, ok := flatKeys(reflect.TypeOf(v).Elem()); ok {
+		if err := protocol.CheckObjectKeys(raw, keys); err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, v)
+	}
+	return protocol.Unmarshal(raw, v)
+}
+
+var flatSchemas sync.Map // reflect.Type → flatSchema
+
+type flatSchema struct {
+	keys []string
+	ok   bool
+}
+
+// flatKeys returns the JSON keys of a flat struct type.
+func flatKeys(t reflect.Type) ([]string, bool) {
+	if s, ok := flatSchemas.Load(t); ok {
+		fs := s.(flatSchema)
+		return fs.keys, fs.ok
+	}
+	fs := flatSchema{}
+	if t.Kind() == reflect.Struct {
+		fs.ok = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous {
+				fs.ok = false
+				break
+			}
+			if !f.IsExported() {
+				continue
+			}
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" && opts == "" {
+				continue
+			}
+			if name == "" {
+				// encoding/json would match the field name in any case;
+				// leave such types to the strict decoder.
+				fs.ok = false
+				break
+			}
+			if !flatKind(f.Type) {
+				fs.ok = false
+				break
+			}
+			fs.keys = append(fs.keys, name)
+		}
+	}
+	flatSchemas.Store(t, fs)
+	return fs.keys, fs.ok
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+func flatKind(t reflect.Type) bool {
+	if t == rawMessageType {
+		return true
+	}
+	if t.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return flatKind(t.Elem())
+	case reflect.Map:
+		return t.Key().Kind() == reflect.String && flatKind(t.Elem())
+	}
+	return false
+}

@@ -374,8 +374,13 @@ var methodParams = map[string]int{
 // ErrMalformed. It is equivalent to DecodeCommand followed by
 // DecodeParams into the method's params type, at about half the cost.
 func DecodeClientFrame(frame []byte) (ClientFrame, error) {
+	// Keys are checked exactly first, so the faster json.Unmarshal (which
+	// would ignore unknown keys and match case-insensitively) is strict.
+	if err := checkFrameKeys(frame); err != nil {
+		return ClientFrame{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	var w wireFrame
-	if err := strictUnmarshal(frame, &w); err != nil {
+	if err := json.Unmarshal(frame, &w); err != nil {
 		return ClientFrame{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if w.ID == 0 {
