@@ -11,6 +11,7 @@ import (
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/broker"
 	"github.com/livegate/livegate/live"
+	"github.com/livegate/livegate/metrics"
 	"github.com/livegate/livegate/policy"
 )
 
@@ -200,6 +201,9 @@ type Config struct {
 	Logger *slog.Logger
 	// SecurityEvents receives every rejection; default logs them to Logger.
 	SecurityEvents audit.Sink
+	// Metrics records the gateway's Prometheus metrics (see package
+	// metrics); nil records none. A Metrics serves one Gateway.
+	Metrics *metrics.Metrics
 	// Debug adds error details to client replies. Never enable it in
 	// production.
 	Debug bool

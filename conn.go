@@ -20,6 +20,7 @@ import (
 	"github.com/livegate/livegate/broker"
 	"github.com/livegate/livegate/internal/logsafe"
 	"github.com/livegate/livegate/internal/wsconn"
+	"github.com/livegate/livegate/metrics"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 )
@@ -58,6 +59,11 @@ type conn struct {
 	userSlot string
 	// views holds the live views joined on this connection (views.go).
 	views connViews
+	// result is the error code replied to the command being handled, ""
+	// while it has none; refuse is why a connection that never completed
+	// connect was closed. Both are for metrics.
+	result string
+	refuse string
 
 	closeCode atomic.Int32
 	pingTimer *time.Timer
@@ -131,6 +137,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 		// Bounded work before anything is materialised: nesting, keys,
 		// array and string lengths, token count, duplicate envelope keys.
 		c.event(audit.TypeProtocolError, audit.SeverityWarning, "json_limits", err.Error())
+		c.refuse = "json_limits"
 		c.close(protocol.CloseMalformed)
 		return false
 	}
@@ -142,18 +149,35 @@ func (c *conn) handleFrame(frame []byte) bool {
 	if !c.connected {
 		if f.Method != protocol.MethodConnect {
 			c.event(audit.TypeAuthFailed, audit.SeverityWarning, "not_connected", f.Method)
+			c.refuse = "not_connected"
 			c.close(protocol.CloseUnauthorized)
 			return false
 		}
-		return c.handleConnect(f)
+		return c.counted(f.Method, c.handleConnect(f))
 	}
 	if !c.live() {
-		return false
+		return c.counted(f.Method, false)
 	}
 	if run, closed := c.allow(f); !run {
-		return !closed
+		return c.counted(f.Method, !closed)
 	}
-	return c.dispatch(f)
+	return c.counted(f.Method, c.dispatch(f))
+}
+
+// counted counts the command just handled by method and result: the code
+// of its error reply, closed when the connection was closed (open is
+// false), else ok. It returns open.
+func (c *conn) counted(method string, open bool) bool {
+	result := c.result
+	c.result = ""
+	switch {
+	case !open:
+		result = metrics.ResultClosed
+	case result == "":
+		result = metrics.ResultOK
+	}
+	c.g.cfg.Metrics.Command(method, result)
+	return open
 }
 
 func (c *conn) readFailed(err error) {
@@ -165,6 +189,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		if isTooBig(err) {
 			c.event(audit.TypeFrameTooBig, audit.SeverityWarning, "frame_too_big", "")
+			c.refuse = "frame_too_big"
 			c.closeCode.CompareAndSwap(0, int32(protocol.CloseTooBig))
 		}
 	}
@@ -194,6 +219,7 @@ func (c *conn) allow(f protocol.ClientFrame) (run, closed bool) {
 // counts a warning; past MaxRateWarnings warnings, each less than
 // warningMemory apart, it closes the connection 4429 and returns true.
 func (c *conn) warn(id uint64, reason, detail string) (closed bool) {
+	c.g.cfg.Metrics.RateLimited(rateLimitKind(reason))
 	now := c.g.cfg.Now()
 	if now.Sub(c.lastWarning) > warningMemory {
 		c.warnings = 0 // a client that calmed down starts afresh
@@ -208,6 +234,19 @@ func (c *conn) warn(id uint64, reason, detail string) (closed bool) {
 	c.event(audit.TypeRateLimited, audit.SeverityInfo, reason, detail)
 	c.replyError(id, protocol.NewError(protocol.CodeRateLimited), nil)
 	return false
+}
+
+// rateLimitKind is the metrics kind of a warn reason.
+func rateLimitKind(reason string) string {
+	switch reason {
+	case "command_rate":
+		return "command"
+	case "handler_rate":
+		return "handler"
+	case "view_rate":
+		return "view"
+	}
+	return reason
 }
 
 // allowHandler applies a handler's own per-connection rate limit.
@@ -272,10 +311,12 @@ func (c *conn) handleConnect(f protocol.ClientFrame) bool {
 		if err := c.g.replay.Consume(c.ctx, id.TokenID, c.g.verifier.ReplayExpiry(id)); err != nil {
 			if errors.Is(err, auth.ErrReplayed) {
 				c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay", "")
+				c.authFailure(auth.ReasonReplayed, "replayed")
 				c.close(protocol.CloseUnauthorized)
 			} else {
 				c.g.cfg.Logger.Error("replay store", "err", err)
 				c.event(audit.TypeAuthFailed, audit.SeverityCritical, "replay_store", "")
+				c.authFailure("store", "store")
 				c.close(protocol.CloseInternal)
 			}
 			return false
@@ -285,6 +326,7 @@ func (c *conn) handleConnect(f protocol.ClientFrame) bool {
 		return false
 	}
 	c.connected = true
+	c.g.cfg.Metrics.Accepted()
 	c.subs = make(map[string]*subscription)
 	c.armExpiry(id.ExpiresAt)
 	res, _ := json.Marshal(protocol.ConnectResult{
@@ -306,10 +348,12 @@ func (c *conn) checkRevoked(id auth.Identity) bool {
 	case err != nil:
 		c.g.cfg.Logger.Error("revocation store", "err", err)
 		c.event(audit.TypeAuthFailed, audit.SeverityCritical, "revocation_store", "")
+		c.authFailure("store", "store")
 		c.close(protocol.CloseInternal)
 		return false
 	case revoked:
 		c.event(audit.TypeRevoked, audit.SeverityWarning, "revoked_token", "")
+		c.authFailure(auth.ReasonRevoked, "revoked")
 		c.close(protocol.CloseForbidden)
 		return false
 	}
@@ -323,7 +367,20 @@ func (c *conn) authFailed(err error) {
 		reason = te.Reason
 	}
 	c.event(audit.TypeAuthFailed, audit.SeverityWarning, reason, "")
+	c.authFailure(reason, "token")
 	c.close(protocol.CloseUnauthorized)
+}
+
+// authFailure counts a connect token (before connect) or refresh token
+// (after) refused for reason; before connect, refuse is the reason the
+// connection counts as refused.
+func (c *conn) authFailure(reason, refuse string) {
+	if c.connected {
+		c.g.cfg.Metrics.AuthFailed(protocol.MethodRefresh, reason)
+		return
+	}
+	c.refuse = refuse
+	c.g.cfg.Metrics.AuthFailed(protocol.MethodConnect, reason)
 }
 
 // armExpiry closes the connection 4409 after its token expires, with a
@@ -375,6 +432,7 @@ func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) bool {
 	nid, err := c.g.verifier.Verify(p.Token, auth.KindConnect)
 	if err != nil {
 		c.event(audit.TypeRefreshFailed, audit.SeverityWarning, auth.ReasonOf(err), "")
+		c.authFailure(tokenErrReason(err), "")
 		c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
 		return true
 	}
@@ -382,6 +440,7 @@ func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) bool {
 		// Another user's (or session's) token on this connection: an
 		// attempt to take it over. Refuse and close.
 		c.event(audit.TypeRefreshFailed, audit.SeverityCritical, "identity_mismatch", nid.User)
+		c.authFailure("identity_mismatch", "")
 		c.close(protocol.CloseForbidden)
 		return false
 	}
@@ -391,11 +450,13 @@ func (c *conn) handleRefresh(id uint64, p protocol.RefreshParams) bool {
 	if nid.TokenID != "" {
 		if err := c.g.replay.Consume(c.ctx, nid.TokenID, c.g.verifier.ReplayExpiry(nid)); errors.Is(err, auth.ErrReplayed) {
 			c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay_refresh", "")
+			c.authFailure(auth.ReasonReplayed, "")
 			c.replyError(id, protocol.NewError(protocol.CodeUnauthorized), err)
 			return true
 		} else if err != nil {
 			c.g.cfg.Logger.Error("replay store", "err", err)
 			c.event(audit.TypeRefreshFailed, audit.SeverityCritical, "replay_store", "")
+			c.authFailure("store", "")
 			c.close(protocol.CloseInternal)
 			return false
 		}
@@ -438,21 +499,34 @@ func (c *conn) subscriptionToken(token, channel string) (granted bool, reason st
 	if token == "" {
 		return false, ""
 	}
+	m := c.g.cfg.Metrics
 	tid, err := c.g.verifier.Verify(token, auth.KindSubscribe)
 	if err != nil {
+		m.AuthFailed(protocol.MethodSubscribe, tokenErrReason(err))
 		return false, "sub_token_" + auth.ReasonOf(err)
 	}
 	cur := c.identity()
 	if tid.User != cur.User || tid.Tenant != cur.Tenant {
+		m.AuthFailed(protocol.MethodSubscribe, "other_user")
 		return false, "sub_token_other_user"
 	}
 	if !slices.Contains(tid.Channels, channel) {
+		m.AuthFailed(protocol.MethodSubscribe, "other_channel")
 		return false, "sub_token_other_channel"
 	}
 	if revoked, err := c.g.revocations.Revoked(c.ctx, tid); err != nil || revoked {
+		m.AuthFailed(protocol.MethodSubscribe, auth.ReasonRevoked)
 		return false, "sub_token_revoked"
 	}
 	return true, ""
+}
+
+// tokenErrReason is the auth.Reason* of a token error, or "invalid".
+func tokenErrReason(err error) string {
+	if r := auth.ReasonOf(err); r != "" {
+		return r
+	}
+	return "invalid"
 }
 
 func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
@@ -502,6 +576,7 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 	}
 	hist, err := c.g.broker.History(c.ctx, internal, req)
 	if err != nil {
+		c.g.cfg.Metrics.BrokerError("history")
 		c.g.hub.remove(s)
 		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
 		return
@@ -650,20 +725,25 @@ func (c *conn) reply(id uint64, result []byte) {
 	c.send(protocol.AppendReply(make([]byte, 0, len(result)+24), id, result))
 }
 
-// replyError sends e; in debug mode cause's text is added as detail.
+// replyError sends e; in debug mode cause's text is added as detail. It
+// runs on the reader goroutine, as part of a command.
 func (c *conn) replyError(id uint64, e *protocol.Error, cause error) {
+	c.result = e.Code
 	if c.g.cfg.Debug && cause != nil {
 		e = &protocol.Error{Code: e.Code, Message: e.Message, Detail: cause.Error()}
 	}
 	c.send(protocol.AppendErrorReply(nil, id, e))
 }
 
-// send queues a frame; a full queue closes the connection as a slow
-// consumer.
-func (c *conn) send(frame []byte) {
-	if err := c.queue.Push(frame); errors.Is(err, wsconn.ErrFull) {
+// send queues a frame and reports whether it did; a full queue closes
+// the connection as a slow consumer.
+func (c *conn) send(frame []byte) bool {
+	err := c.queue.Push(frame)
+	if errors.Is(err, wsconn.ErrFull) {
+		c.g.cfg.Metrics.Dropped(metrics.DropQueueFull)
 		c.closeSlow()
 	}
+	return err == nil
 }
 
 func (c *conn) closeSlow() {
@@ -673,6 +753,7 @@ func (c *conn) closeSlow() {
 
 func (c *conn) protocolError(detail string) {
 	c.event(audit.TypeProtocolError, audit.SeverityWarning, "malformed", detail)
+	c.refuse = "malformed"
 	c.close(protocol.CloseMalformed)
 }
 
@@ -773,6 +854,9 @@ func (c *conn) cleanup() {
 		}
 	}()
 	c.close(0)
+	if !c.connected {
+		c.g.cfg.Metrics.ConnectRefused(c.refusal())
+	}
 	for _, s := range c.subs {
 		c.g.hub.remove(s)
 	}
@@ -788,6 +872,20 @@ func (c *conn) cleanup() {
 		c.pingTimer.Stop()
 	}
 	<-c.done
+}
+
+// refusal is why a connection that never completed connect ended.
+func (c *conn) refusal() string {
+	if c.refuse != "" {
+		return c.refuse
+	}
+	switch protocol.CloseCode(c.closeCode.Load()) {
+	case protocol.CloseConnectTimeout:
+		return "connect_timeout"
+	case protocol.CloseGoingAway:
+		return "going_away"
+	}
+	return "abandoned"
 }
 
 func (c *conn) event(typ string, sev audit.Severity, reason, detail string) {

@@ -98,6 +98,7 @@ func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
 				n += s.Sweep()
 			}
 			g.swept.Add(int64(n))
+			g.cfg.Metrics.Swept(n)
 			if n > 0 {
 				g.cfg.Logger.Debug("swept expired entries", "count", n)
 			}
@@ -172,7 +173,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.broker = broker.NewMemory(broker.MemoryConfig{Now: cfg.Now})
 		g.ownBroker = true
 	}
-	g.hub = newHub(g.broker)
+	g.hub = newHub(g.broker, cfg.Metrics, cfg.Now)
 	g.broker.SetHandler(g.hub)
 	g.acceptOpts = websocket.AcceptOptions{
 		Subprotocols: []string{protocol.Subprotocol},
@@ -359,8 +360,10 @@ func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns po
 		HistoryTTL:  ns.HistoryTTL,
 	})
 	if err != nil {
+		g.cfg.Metrics.BrokerError("publish")
 		return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
 	}
+	g.cfg.Metrics.Published()
 	return PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
@@ -370,6 +373,7 @@ func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns po
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := g.clientIPOf(r)
 	reject := func(status int, reason string) {
+		g.cfg.Metrics.UpgradeRefused(reason)
 		g.securityEvent(r.Context(), audit.Event{
 			Type: audit.TypeUpgradeRejected, Severity: audit.SeverityWarning,
 			IP: ip, Reason: reason, Detail: r.Header.Get("Origin"),
@@ -377,6 +381,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 	}
 	if g.closing.Load() {
+		g.cfg.Metrics.UpgradeRefused("closing")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
@@ -413,12 +418,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reason, ok := g.admit(w, r, ip); !ok {
+		g.cfg.Metrics.RateLimited(reason)
 		reject(http.StatusTooManyRequests, reason)
 		return
 	}
 	ws, err := websocket.Accept(w, r, &g.acceptOpts)
 	if err != nil {
 		g.releaseIP(ip)
+		g.cfg.Metrics.UpgradeRefused("handshake")
 		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
 		return
 	}
@@ -426,6 +433,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.csrfCookie = g.csrf.CookieValue(r)
 	if !g.track(c) {
 		g.releaseIP(ip)
+		g.cfg.Metrics.UpgradeRefused("closing")
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
 		return
 	}
@@ -449,12 +457,14 @@ func (g *Gateway) track(c *conn) bool {
 	g.conns[c] = struct{}{}
 	g.connCount.Add(1)
 	g.connWG.Add(1)
+	g.cfg.Metrics.ConnectionOpened()
 	return true
 }
 
 func (g *Gateway) untrack(c *conn) {
 	g.connsMu.Lock()
 	delete(g.conns, c)
+	g.cfg.Metrics.ConnectionEnded()
 	g.connCount.Add(-1)
 	g.connsMu.Unlock()
 	g.connWG.Done()
@@ -521,6 +531,7 @@ func (g *Gateway) measureQueues() {
 		total += int64(c.queue.Bytes())
 	}
 	g.queuedBytes.Store(total)
+	g.cfg.Metrics.QueuedBytes(total)
 }
 
 // Connections returns the number of open connections on this node.

@@ -5,8 +5,10 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/metrics"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 )
@@ -17,9 +19,11 @@ const hubShards = 64
 // spread over mutex-guarded shards; the node subscribes to the broker once
 // per channel while it has local subscribers.
 type hub struct {
-	broker broker.Broker
-	seed   maphash.Seed
-	shards [hubShards]hubShard
+	broker  broker.Broker
+	metrics *metrics.Metrics // nil: off
+	now     func() time.Time
+	seed    maphash.Seed
+	shards  [hubShards]hubShard
 }
 
 type hubShard struct {
@@ -33,8 +37,8 @@ type hubShard struct {
 	channels map[string]map[*subscription]struct{}
 }
 
-func newHub(b broker.Broker) *hub {
-	h := &hub{broker: b, seed: maphash.MakeSeed()}
+func newHub(b broker.Broker, m *metrics.Metrics, now func() time.Time) *hub {
+	h := &hub{broker: b, metrics: m, now: now, seed: maphash.MakeSeed()}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]map[*subscription]struct{})
 	}
@@ -75,6 +79,7 @@ func (h *hub) add(ctx context.Context, s *subscription) error {
 	sh.mu.RUnlock()
 	if !known {
 		if err := h.broker.Subscribe(ctx, s.channel); err != nil {
+			h.metrics.BrokerError("subscribe")
 			return err
 		}
 	}
@@ -104,6 +109,7 @@ func (h *hub) remove(s *subscription) {
 	sh.mu.Unlock()
 	if last {
 		if err := h.broker.Unsubscribe(context.Background(), s.channel); err != nil {
+			h.metrics.BrokerError("unsubscribe")
 			s.c.g.cfg.Logger.Warn("broker unsubscribe failed", "err", err)
 		}
 	}
@@ -111,7 +117,9 @@ func (h *hub) remove(s *subscription) {
 
 // HandlePublication encodes p once and queues the same bytes to every
 // local subscriber. It never blocks: a subscriber whose queue is full is
-// disconnected as a slow consumer.
+// disconnected as a slow consumer. With metrics on, it counts the frames
+// queued and observes, once per publication, the time from p.Time to the
+// end of the fan-out.
 func (h *hub) HandlePublication(p broker.Publication) {
 	sh := h.shard(p.Channel)
 	sh.mu.RLock()
@@ -125,29 +133,44 @@ func (h *hub) HandlePublication(p broker.Publication) {
 	name := policy.External(p.Channel)
 	frame := protocol.AppendPush(make([]byte, 0, protocol.PushSize(name, p.Offset, p.Epoch, p.Data)),
 		name, p.Offset, p.Epoch, p.Data)
+	queued := 0
 	for s := range subs {
 		if s.live.Load() {
-			s.c.send(frame)
+			if s.c.send(frame) {
+				queued++
+			}
 			continue
 		}
-		s.hold(frame, p.Offset, p.Epoch)
+		if s.hold(frame, p.Offset, p.Epoch) {
+			queued++
+		}
+	}
+	if h.metrics != nil {
+		h.metrics.Delivered(queued)
+		if !p.Time.IsZero() {
+			h.metrics.DeliveryLatency(h.now().Sub(p.Time))
+		}
 	}
 }
 
-func (s *subscription) hold(frame []byte, offset uint64, epoch string) {
+// hold queues a push for a subscription that is still recovering, or
+// sends it if the subscription went live meanwhile; it reports whether
+// it sent it.
+func (s *subscription) hold(frame []byte, offset uint64, epoch string) (sent bool) {
 	s.mu.Lock()
 	if s.live.Load() {
 		s.mu.Unlock()
-		s.c.send(frame)
-		return
+		return s.c.send(frame)
 	}
 	if len(s.pending) >= maxPending {
 		s.mu.Unlock()
+		s.c.g.cfg.Metrics.Dropped(metrics.DropRecoveryOverflow)
 		s.c.closeSlow()
-		return
+		return false
 	}
 	s.pending = append(s.pending, pendingPush{frame: frame, offset: offset, epoch: epoch})
 	s.mu.Unlock()
+	return false
 }
 
 // goLive queues reply, then the held pushes newer than pos, then lets
@@ -156,11 +179,13 @@ func (s *subscription) goLive(reply []byte, pos broker.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c.send(reply)
+	sent := 0
 	for _, p := range s.pending {
-		if p.epoch != pos.Epoch || p.offset > pos.Offset {
-			s.c.send(p.frame)
+		if (p.epoch != pos.Epoch || p.offset > pos.Offset) && s.c.send(p.frame) {
+			sent++
 		}
 	}
+	s.c.g.cfg.Metrics.Delivered(sent)
 	s.pending = nil
 	s.live.Store(true)
 }

@@ -161,12 +161,16 @@ func (c *conn) admitUser(user string) bool {
 	key := "u:" + c.identity().Tenant + "/" + user
 	if res := allow(c.ctx, g.limits.attemptsUser, key, g.cfg.Now()); !res.Allowed {
 		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "attempts_user", "")
+		g.cfg.Metrics.RateLimited("attempts_user")
+		c.refuse = "attempts_user"
 		c.close(protocol.CloseRateLimited)
 		return false
 	}
 	if max := g.cfg.Limits.ConnsPerUser; max > 0 {
 		if got, err := g.limits.conns.Acquire(c.ctx, key, max); !got || err != nil {
 			c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "conns_user", "")
+			g.cfg.Metrics.RateLimited("conns_user")
+			c.refuse = "conns_user"
 			c.close(protocol.CloseRateLimited)
 			return false
 		}

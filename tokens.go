@@ -59,6 +59,7 @@ func (g *Gateway) TokenHandler(identify func(*http.Request) (auth.Identity, erro
 			return
 		}
 		if !g.allowTokenIssue(r.Context(), w.Header(), id.Tenant, id.User, ip) {
+			g.cfg.Metrics.RateLimited("token_issue")
 			deny(http.StatusTooManyRequests, audit.TypeRateLimited, "token_issue", id.User)
 			return
 		}

@@ -28,7 +28,9 @@ var ErrNoTokenID = errors.New("auth: token has no id")
 // strings meant for logs, metrics and the audit trail, never for clients.
 const (
 	// ReasonMalformed: the token is not a well-formed compact JWT (wrong
-	// number of segments, bad base64 or JSON, wrong claim types, too long).
+	// number of segments, bad base64 or JSON, wrong claim types, too long),
+	// names a header or claim member twice or in another case ("Sub"), or
+	// has an exp, nbf or iat outside [0, 253402300799] (year 9999).
 	ReasonMalformed = "malformed"
 	// ReasonAlgorithm: the alg header is "none", unlisted, missing or
 	// different from the algorithm pinned for the selected key.

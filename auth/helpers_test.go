@@ -139,3 +139,20 @@ func segments(t testing.TB, tok string) []string {
 	}
 	return p
 }
+
+// hs256Raw signs the exact header and payload JSON with the test secret,
+// for tokens jwt.MapClaims cannot express (repeated or folded names).
+func hs256Raw(header, payload string) string {
+	input := b64(header) + "." + b64(payload)
+	return input + "." + hmacB64(testSecret, input)
+}
+
+// rawClaims is baseClaims as JSON text, with extra members appended
+// (extra starts with a comma) and old replaced by repl when old is set.
+func rawClaims(old, repl, extra string) string {
+	p := `{"sub":"alice","sid":"sess-1","aud":"livegate","iat":1700000000,"exp":1700000300,"jti":"jti-1","kind":"connect"`
+	if old != "" {
+		p = strings.Replace(p, old, repl, 1)
+	}
+	return p + extra + "}"
+}

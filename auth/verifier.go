@@ -132,6 +132,25 @@ var errTooLong = errors.New("token too long")
 // errEmpty refuses empty token strings.
 var errEmpty = errors.New("empty token")
 
+// errTokenChars refuses a token with a byte outside the base64url
+// alphabet and '.'. The base64 decoder skips '\r' and '\n', so without
+// this check a token with line breaks inserted (in its signature, which
+// is not signed) would verify as the same token in another spelling.
+var errTokenChars = errors.New("token has a character outside the base64url alphabet")
+
+// compactChars reports whether token holds only base64url characters
+// (unpadded) and the '.' separators.
+func compactChars(token string) bool {
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // NewVerifier validates cfg and returns a Verifier. It errors (wrapping
 // ErrInvalidConfig) for an unsupported algorithm, a missing or weak key
 // (HS256 secrets under 32 bytes, RSA keys under 2048 bits, ECDSA keys not on
@@ -245,11 +264,15 @@ func (v *Verifier) Algorithm() string {
 	return ""
 }
 
-// keyFunc returns the jwt.Keyfunc for one Verify call: it selects the key
+// keyFunc returns the jwt.Keyfunc for one Verify call: it refuses a
+// header with ambiguous member names (see errMemberName), selects the key
 // by "kid", hands it out only for the key's pinned signing method, refuses
 // critical header extensions and records the selected key in *sel.
 func (v *Verifier) keyFunc(ctx context.Context, sel **verifyKey) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
+		if err := v.checkHeader(t.Raw); err != nil {
+			return nil, err
+		}
 		k, err := v.selectKey(ctx, t)
 		if err != nil {
 			return nil, err
@@ -272,20 +295,27 @@ func (v *Verifier) Verify(token string, kind Kind) (Identity, error) {
 	return v.VerifyContext(context.Background(), token, kind)
 }
 
-// VerifyContext checks the token size, selects the key by "kid" (see
-// VerifierConfig.Keys and JWKSURL), then checks signature, the selected
-// key's pinned algorithm, aud, exp (required), nbf, iat (not in the
-// future), max lifetime, sub non-empty, that claim "kind" equals kind, jti
-// when required and finally Revocations when configured. Every token
-// failure is a *TokenError matching ErrInvalidToken; a Revocations failure
-// is returned wrapped. ctx bounds JWKS refreshes and the Revocations call.
-// Safe for concurrent use.
+// VerifyContext checks the token size and characters (base64url and '.'
+// only), refuses (ReasonMalformed) a header
+// or payload naming a member twice or naming one of the members it reads
+// in another case ("Sub", "ALG"; claim names are case-sensitive) and date
+// claims that are not numbers of seconds from 0 to 253402300799 (year
+// 9999), selects the key by "kid" (see VerifierConfig.Keys and JWKSURL),
+// then checks signature, the selected key's pinned algorithm, aud, exp
+// (required), nbf, iat (not in the future), max lifetime, sub non-empty,
+// that claim "kind" equals kind, jti when required and finally
+// Revocations when configured. Every token failure is a *TokenError
+// matching ErrInvalidToken; a Revocations failure is returned wrapped. ctx
+// bounds JWKS refreshes and the Revocations call. Safe for concurrent use.
 func (v *Verifier) VerifyContext(ctx context.Context, token string, kind Kind) (Identity, error) {
 	if len(token) > v.maxBytes {
 		return Identity{}, tokenErr(ReasonMalformed, errTooLong)
 	}
 	if token == "" {
 		return Identity{}, tokenErr(ReasonMalformed, errEmpty)
+	}
+	if !compactChars(token) {
+		return Identity{}, tokenErr(ReasonMalformed, errTokenChars)
 	}
 	var (
 		c   claims
@@ -380,7 +410,7 @@ func (v *Verifier) classify(t *jwt.Token, c *claims, sel *verifyKey, err error) 
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return tokenErr(ReasonMalformed, err)
-	case errors.Is(err, errCritHeader):
+	case errors.Is(err, errCritHeader), errors.Is(err, errMemberName), errors.Is(err, errDateRange):
 		return tokenErr(ReasonMalformed, err)
 	case errors.Is(err, errKey):
 		return tokenErr(ReasonKey, err)

@@ -93,6 +93,12 @@ func TestVerifyBaseline(t *testing.T) {
 		{name: "expired within leeway", cfg: func(c *auth.VerifierConfig) { c.Leeway = 30 * time.Second }, tok: func(t *testing.T) string {
 			return hs256(t, with(baseClaims(), map[string]any{"iat": t0.Add(-5 * time.Minute).Unix(), "exp": t0.Add(-10 * time.Second).Unix()}))
 		}, kind: auth.KindConnect},
+		{name: "unrelated unknown claims and header members ignored", tok: func(*testing.T) string {
+			return hs256Raw(`{"alg":"HS256","typ":"JWT","cty":"x","Algo":1}`, rawClaims("", "", `,"subject":"admin","Subs":1,"x":{"sub":1,"sub":2}`))
+		}, kind: auth.KindConnect},
+		{name: "null nbf is absent, nbf 0 is the epoch", tok: func(*testing.T) string {
+			return hs256Raw(`{"alg":"HS256"}`, rawClaims(`"iat":1700000000`, `"iat":0.5,"nbf":null`, `,"x":0`))
+		}, kind: auth.KindConnect, cfg: func(c *auth.VerifierConfig) { c.MaxLifetime = 1_800_000_000 * time.Second }},
 		{name: "iat ahead within leeway", cfg: func(c *auth.VerifierConfig) { c.Leeway = 30 * time.Second }, tok: func(t *testing.T) string {
 			return hs256(t, with(baseClaims(), map[string]any{"iat": t0.Add(10 * time.Second).Unix()}))
 		}, kind: auth.KindConnect},
@@ -362,8 +368,10 @@ func TestVerifyRejects(t *testing.T) {
 			reason: auth.ReasonLifetime,
 		},
 		{
-			name:   "exp far in the future",
-			tok:    func(t *testing.T) string { return hs256(t, with(baseClaims(), map[string]any{"exp": int64(1) << 62})) },
+			name: "exp in year 9999, the latest date accepted",
+			tok: func(t *testing.T) string {
+				return hs256(t, with(baseClaims(), map[string]any{"exp": int64(253402300799)}))
+			},
 			reason: auth.ReasonLifetime,
 		},
 		{
@@ -499,6 +507,157 @@ func TestVerifyRejects(t *testing.T) {
 		{
 			name:   "channels of the wrong type",
 			tok:    func(t *testing.T) string { return hs256(t, with(baseClaims(), map[string]any{"channels": "chat:a"})) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "sub repeated, last one wins in encoding/json",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"sub":"admin"`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "sub repeated with the same value",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"sub":"alice"`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "sub repeated through an escape",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"s\u0075b":"admin"`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "claim name in another case: Sub",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"Sub":"admin"`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "claim name in another case: SUB first",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, `{"SUB":"admin",`+rawClaims("", "", "")[1:])
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "claim name folded: long s in sub",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", ",\"\u017fub\":\"admin\""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "claim name folded: Kelvin sign in kind",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims(`"kind":"connect"`, `"kind":"subscribe"`, ",\"\u212aind\":\"connect\""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "claim name in another case: EXP",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"EXP":1700000100`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "unknown claim repeated",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256","typ":"JWT"}`, rawClaims("", "", `,"x":1,"x":2`))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "header alg repeated",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"ES256","alg":"HS256"}`, rawClaims("", "", "")) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "header alg in another case",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256","ALG":"none"}`, rawClaims("", "", "")) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "header kid folded",
+			tok: func(*testing.T) string {
+				return hs256Raw("{\"alg\":\"HS256\",\"\u212aid\":\"k\"}", rawClaims("", "", ""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "header crit in another case",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256","Crit":["exp"]}`, rawClaims("", "", "")) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "nbf past int64 seconds wraps to the past",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256"}`, rawClaims("", "", `,"nbf":9.3e18`)) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "nbf 1e300",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256"}`, rawClaims("", "", `,"nbf":1e300`)) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "nbf as a numeric string 1e300",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256"}`, rawClaims("", "", `,"nbf":"1e300"`)) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "nbf after year 9999",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256"}`, rawClaims("", "", `,"nbf":253402300800`)) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "nbf negative",
+			tok:    func(*testing.T) string { return hs256Raw(`{"alg":"HS256"}`, rawClaims("", "", `,"nbf":-1`)) },
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "iat 1e19",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256"}`, rawClaims(`"iat":1700000000`, `"iat":1e19`, ""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "exp 1e300",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256"}`, rawClaims(`"exp":1700000300`, `"exp":1e300`, ""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "exp 1<<62",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256"}`, rawClaims(`"exp":1700000300`, `"exp":4611686018427387904`, ""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "exp beyond float64",
+			tok: func(*testing.T) string {
+				return hs256Raw(`{"alg":"HS256"}`, rawClaims(`"exp":1700000300`, `"exp":1e400`, ""))
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name: "line break in the signature",
+			tok: func(t *testing.T) string {
+				p := segments(t, hs256(t, baseClaims()))
+				return p[0] + "." + p[1] + "." + p[2][:5] + "\n" + p[2][5:]
+			},
+			reason: auth.ReasonMalformed,
+		},
+		{
+			name:   "CRLF after the token",
+			tok:    func(t *testing.T) string { return hs256(t, baseClaims()) + "\r\n" },
 			reason: auth.ReasonMalformed,
 		},
 		{

@@ -423,6 +423,15 @@ func (b *MemoryBroker) Close() error {
 	return nil
 }
 
+// Ping reports whether the broker serves: ErrClosed after Close, else nil.
+// It never blocks; readiness checks call it.
+func (b *MemoryBroker) Ping(context.Context) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
 // check returns the error, if any, that every call but Sweep and Close
 // starts with.
 func (b *MemoryBroker) check(ctx context.Context, channel string) error {

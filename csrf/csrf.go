@@ -159,7 +159,13 @@ func (p *Protector) valid(tok string) bool {
 	if !ok {
 		return false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(val)
+	// Only the minted spelling of a token verifies: exactly 43 characters
+	// (the decoder would skip '\r' and '\n' in a longer one), decoded
+	// strictly (the unused low bits of the last one must be zero).
+	if len(val) != base64.RawURLEncoding.EncodedLen(32) {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(val)
 	if err != nil || len(raw) != 32 {
 		return false
 	}

@@ -60,6 +60,11 @@ func TestCheck(t *testing.T) {
 	forged := strings.Split(tok, ".")[0] + "." + strings.Split(other, ".")[1]
 	foreignKey, _ := csrf.New([]byte("another-key-0123456789abcdef-012345"), csrf.Options{AllowOrigin: func(*http.Request, string) bool { return true }})
 	foreignTok, foreignCookie := issue(t, foreignKey)
+	// The random half's 43rd character carries 4 bits of the value and 2
+	// unused ones; another spelling decodes to the same bytes unless
+	// decoding is strict.
+	respelled := respell(tok)
+	padded := strings.Replace(tok, ".", "=.", 1)
 
 	tests := []struct {
 		name string
@@ -80,6 +85,8 @@ func TestCheck(t *testing.T) {
 		{"forged mac", post(forged, &http.Cookie{Name: cookie.Name, Value: forged}, same), csrf.ErrBadToken},
 		{"attacker-set matching cookie", post("x.y", &http.Cookie{Name: cookie.Name, Value: "x.y"}, same), csrf.ErrBadToken},
 		{"token from another key", post(foreignTok, &http.Cookie{Name: cookie.Name, Value: foreignCookie.Value}, same), csrf.ErrBadToken},
+		{"random half respelled", post(respelled, &http.Cookie{Name: cookie.Name, Value: respelled}, same), csrf.ErrBadToken},
+		{"random half padded", post(padded, &http.Cookie{Name: cookie.Name, Value: padded}, same), csrf.ErrBadToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +97,43 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyOnlyMintedSpelling: a token verifies only as minted, not in
+// another spelling that decodes to the same random value.
+func TestVerifyOnlyMintedSpelling(t *testing.T) {
+	t.Parallel()
+	p := newProtector(t)
+	tok, _ := issue(t, p)
+	val, sig, _ := strings.Cut(tok, ".")
+	tests := []struct {
+		name, tok string
+		ok        bool
+	}{
+		{"minted", tok, true},
+		{"unused bits of the last character set", respell(tok), false},
+		{"padded", val + "=." + sig, false},
+		{"carriage return inside", val[:20] + "\r" + val[20:] + "." + sig, false},
+		{"newline inside", val[:20] + "\n" + val[20:] + "." + sig, false},
+		{"newline at the end", val + "\n." + sig, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := p.Verify(tt.tok, tt.tok); (err == nil) != tt.ok {
+				t.Fatalf("Verify(%q) = %v, want ok=%v", tt.tok, err, tt.ok)
+			}
+		})
+	}
+}
+
+// respell returns tok with the unused low bits of its random half's last
+// character set, a spelling that decodes to the same bytes.
+func respell(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	val, sig, _ := strings.Cut(tok, ".")
+	last := strings.IndexByte(alphabet, val[len(val)-1])
+	return val[:len(val)-1] + string(alphabet[last^3]) + "." + sig
 }
 
 func TestTokenReusesValidCookie(t *testing.T) {
@@ -110,6 +154,14 @@ func TestTokenReusesValidCookie(t *testing.T) {
 	fresh, _ := p.Token(rec, r)
 	if fresh == "attacker.chosen" || len(rec.Result().Cookies()) != 1 {
 		t.Fatal("tampered cookie accepted")
+	}
+	// So is another spelling of a valid cookie.
+	r = httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: cookie.Name, Value: respell(tok)})
+	rec = httptest.NewRecorder()
+	fresh, _ = p.Token(rec, r)
+	if fresh == respell(tok) || len(rec.Result().Cookies()) != 1 {
+		t.Fatal("respelled cookie reused")
 	}
 }
 

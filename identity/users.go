@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -267,8 +268,12 @@ func (u *Users) hash(password string) (string, error) {
 func (u *Users) verify(password, phc string) (ok, needsRehash bool, err error) {
 	u.sem <- struct{}{}
 	defer func() { <-u.sem }()
+	verifications.Add(1)
 	return verify(password, phc, u.params)
 }
+
+// verifications counts Argon2id verifications by Users, for tests.
+var verifications atomic.Int64
 
 func normalizeName(name string) string { return strings.ToLower(name) }
 

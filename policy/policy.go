@@ -29,7 +29,8 @@ const MaxEventNameLen = 64
 
 // ValidChannel reports whether name follows the grammar namespace:name with
 // characters [A-Za-z0-9_.:\-#], at most MaxChannelLen bytes, and neither
-// part empty. A '#' may appear once, followed by a non-empty user list.
+// part empty. A '#' may appear once, followed by a non-empty
+// comma-separated user list; ',' appears nowhere else.
 func ValidChannel(name string) error {
 	if len(name) == 0 || len(name) > MaxChannelLen {
 		return ErrInvalidChannel
@@ -44,7 +45,9 @@ func ValidChannel(name string) error {
 		return ErrInvalidChannel
 	}
 	base, users, limited := strings.Cut(rest, "#")
-	if strings.Contains(ns, "#") || strings.Contains(ns, ",") || base == "" {
+	// Commas separate users: none in the namespace or the name, whether
+	// or not a user list follows.
+	if strings.ContainsAny(ns, "#,") || base == "" || strings.Contains(base, ",") {
 		return ErrInvalidChannel
 	}
 	if limited {
@@ -56,8 +59,6 @@ func ValidChannel(name string) error {
 				return ErrInvalidChannel
 			}
 		}
-	} else if strings.Contains(rest, ",") {
-		return ErrInvalidChannel
 	}
 	return nil
 }

@@ -33,6 +33,12 @@ func TestValidChannel(t *testing.T) {
 		{"empty user list", "dm:chat#", false},
 		{"empty user", "dm:chat#alice,,bob", false},
 		{"comma without hash", "room:a,b", false},
+		{"comma in name before hash", "dm:alice,bob#carol", false},
+		{"comma as the name before hash", "a:,#x", false},
+		{"comma at the end of the name before hash", "a:b,#x", false},
+		{"comma in namespace", "a,b:c#x", false},
+		{"leading comma in users", "dm:chat#,alice", false},
+		{"trailing comma in users", "dm:chat#alice,", false},
 		{"two hashes", "dm:a#b#c", false},
 		{"unicode", "room:café", false},
 	}

@@ -319,8 +319,10 @@ type ClientFrame struct {
 	Ref string
 }
 
-// wireFrame decodes a command and its parameters in one pass; pointer
-// fields record which parameters were present.
+// wireFrame decodes a command and its parameters in one pass. Which
+// parameters are present is recorded by checkFrameKeys (a null value
+// leaves a pointer field nil but still counts as present); a string
+// parameter that is present with a nil pointer was null.
 type wireFrame struct {
 	ID     uint64      `json:"id"`
 	Method string      `json:"method"`
@@ -341,7 +343,7 @@ type wireParams struct {
 	Ref     *string         `json:"ref"`
 }
 
-// param bits: which parameters each method takes.
+// param bits: which parameters each method takes. Bit i is paramKeys[i].
 const (
 	pToken = 1 << iota
 	pChannel
@@ -356,7 +358,10 @@ const (
 	pRef
 )
 
-var methodParams = map[string]int{
+// stringParams are the parameters whose value must be a JSON string.
+const stringParams = pToken | pChannel | pName | pView | pSession | pCSRF | pRef
+
+var methodParams = map[string]uint64{
 	MethodConnect:     pToken,
 	MethodRefresh:     pToken,
 	MethodSubscribe:   pChannel | pToken | pSince,
@@ -370,13 +375,18 @@ var methodParams = map[string]int{
 
 // DecodeClientFrame decodes one client frame and its parameters in a
 // single strict pass: unknown fields anywhere, trailing data, a missing
-// id, an unknown method, or a parameter the method does not take are all
-// ErrMalformed. It is equivalent to DecodeCommand followed by
-// DecodeParams into the method's params type, at about half the cost.
+// id, an unknown method, a key repeated in the command, its params or
+// since, a parameter the method does not take (whatever its value, null
+// included) and null where a string parameter is expected are all
+// ErrMalformed. Otherwise it is equivalent to DecodeCommand followed by
+// DecodeParams into the method's params type, at about half the cost;
+// those are more lenient (a repeated key's last value wins, and a null
+// parameter counts as absent).
 func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 	// Keys are checked exactly first, so the faster json.Unmarshal (which
 	// would ignore unknown keys and match case-insensitively) is strict.
-	if err := checkFrameKeys(frame); err != nil {
+	present, err := checkFrameKeys(frame)
+	if err != nil {
 		return ClientFrame{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	var w wireFrame
@@ -395,25 +405,14 @@ func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 	if p == nil {
 		return f, nil
 	}
-	present := 0
-	set := func(bit int, isSet bool) {
-		if isSet {
-			present |= bit
-		}
-	}
-	set(pToken, p.Token != nil)
-	set(pChannel, p.Channel != nil)
-	set(pSince, p.Since != nil)
-	set(pName, p.Name != nil)
-	set(pPayload, p.Payload != nil)
-	set(pData, p.Data != nil)
-	set(pView, p.View != nil)
-	set(pSession, p.Session != nil)
-	set(pCSRF, p.CSRF != nil)
-	set(pParams, p.Params != nil)
-	set(pRef, p.Ref != nil)
 	if present&^allowed != 0 {
 		return ClientFrame{}, fmt.Errorf("%w: parameter not taken by %s", ErrMalformed, w.Method)
+	}
+	// A string parameter present but decoded to a nil pointer was null.
+	nonNull := bitIf(p.Token != nil, pToken) | bitIf(p.Channel != nil, pChannel) | bitIf(p.Name != nil, pName) |
+		bitIf(p.View != nil, pView) | bitIf(p.Session != nil, pSession) | bitIf(p.CSRF != nil, pCSRF) | bitIf(p.Ref != nil, pRef)
+	if present&stringParams != nonNull {
+		return ClientFrame{}, fmt.Errorf("%w: null where a string parameter is expected", ErrMalformed)
 	}
 	if p.Params != nil {
 		switch {
@@ -436,6 +435,13 @@ func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 	}
 	f.Since, f.Payload, f.Data = p.Since, p.Payload, p.Data
 	return f, nil
+}
+
+func bitIf(cond bool, bit uint64) uint64 {
+	if cond {
+		return bit
+	}
+	return 0
 }
 
 func deref(s *string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/livegate/livegate/protocol"
@@ -138,6 +139,26 @@ func TestDecodeClientFrame(t *testing.T) {
 		{"unknown method", `{"id":11,"method":"sudo"}`, false, nil},
 		{"no id", `{"method":"connect"}`, false, nil},
 		{"trailing", `{"id":12,"method":"connect"}x`, false, nil},
+		{"null param of another method", `{"id":13,"method":"connect","params":{"channel":null}}`, false, nil},
+		{"null param of another method, valid token", `{"id":14,"method":"connect","params":{"token":"t","since":null}}`, false, nil},
+		{"null token", `{"id":15,"method":"connect","params":{"token":null}}`, false, nil},
+		{"null optional token", `{"id":16,"method":"subscribe","params":{"channel":"a:b","token":null}}`, false, nil},
+		{"null channel", `{"id":17,"method":"unsubscribe","params":{"channel":null}}`, false, nil},
+		{"null csrf", `{"id":18,"method":"join","params":{"view":"v","session":"s","csrf":null}}`, false, nil},
+		{"repeated token, last null", `{"id":19,"method":"connect","params":{"token":"a","token":null}}`, false, nil},
+		{"repeated token", `{"id":20,"method":"connect","params":{"token":"a","token":"b"}}`, false, nil},
+		{"repeated params", `{"id":21,"method":"subscribe","params":{"channel":"a:b"},"params":{"token":"t"}}`, false, nil},
+		{"repeated method", `{"id":22,"method":"connect","method":"subscribe","params":{"channel":"a:b"}}`, false, nil},
+		{"repeated id", `{"id":23,"id":24,"method":"connect"}`, false, nil},
+		{"repeated key in since", `{"id":25,"method":"subscribe","params":{"channel":"a:b","since":{"offset":1,"offset":2,"epoch":"e"}}}`, false, nil},
+		{"null since is absent", `{"id":26,"method":"subscribe","params":{"channel":"a:b","since":null}}`, true,
+			func(f protocol.ClientFrame) bool { return f.Channel == "a:b" && f.Since == nil }},
+		{"null payload", `{"id":27,"method":"event","params":{"name":"x","payload":null}}`, true,
+			func(f protocol.ClientFrame) bool { return string(f.Payload) == "null" }},
+		{"null join params are absent", `{"id":28,"method":"join","params":{"view":"v","session":"s","csrf":"c","params":null}}`, true,
+			func(f protocol.ClientFrame) bool { return f.View == "v" && f.Params == nil }},
+		{"repeated keys inside application data", `{"id":29,"method":"event","params":{"name":"x","payload":{"a":1,"a":2}}}`, true,
+			func(f protocol.ClientFrame) bool { return string(f.Payload) == `{"a":1,"a":2}` }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +174,35 @@ func TestDecodeClientFrame(t *testing.T) {
 				t.Fatalf("decoded %+v", f)
 			}
 		})
+	}
+}
+
+// TestParamBits ties the params key order of the key scanner to the
+// parameter bits DecodeClientFrame compares it with: each parameter alone
+// is accepted exactly by the methods that take it.
+func TestParamBits(t *testing.T) {
+	t.Parallel()
+	takes := map[string][]string{
+		"token": {"connect", "refresh", "subscribe"}, "channel": {"subscribe", "unsubscribe", "publish"},
+		"since": {"subscribe"}, "name": {"event", "view"}, "payload": {"event", "view"}, "data": {"publish"},
+		"view": {"join"}, "session": {"join"}, "csrf": {"join", "view"}, "params": {"join"}, "ref": {"view", "leave"},
+	}
+	methods := []string{"connect", "refresh", "subscribe", "unsubscribe", "event", "publish", "join", "view", "leave"}
+	for param, ms := range takes {
+		value := `"x"`
+		switch param {
+		case "since":
+			value = `{"offset":1,"epoch":"e"}`
+		case "params":
+			value = `{}`
+		}
+		for _, m := range methods {
+			frame := `{"id":1,"method":"` + m + `","params":{"` + param + `":` + value + `}}`
+			_, err := protocol.DecodeClientFrame([]byte(frame))
+			if want := slices.Contains(ms, m); (err == nil) != want {
+				t.Errorf("DecodeClientFrame(%s) = %v, want ok=%v", frame, err, want)
+			}
+		}
 	}
 }
 

@@ -221,6 +221,22 @@ func (db *DB) closeAll() error {
 	return errors.Join(errs...)
 }
 
+// Ping checks that the database answers a query (SELECT 1 on a read
+// connection), for readiness checks; it fails after Close.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the store's database; see DB.Ping.
+func (s *ReplayStore) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// Ping checks the store's database; see DB.Ping.
+func (r *Revocations) Ping(ctx context.Context) error { return r.db.Ping(ctx) }
+
 // ReplayStore returns the database's auth.ReplayStore.
 func (db *DB) ReplayStore() *ReplayStore { return db.replay }
 

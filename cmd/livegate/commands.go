@@ -21,6 +21,7 @@ import (
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/internal/demo"
 	"github.com/livegate/livegate/internal/logsafe"
+	"github.com/livegate/livegate/metrics"
 	"github.com/livegate/livegate/store"
 )
 
@@ -44,6 +45,7 @@ func rootCommand() *cobra.Command {
 	root.Flags().AddFlagSet(dev.Flags())
 	root.AddCommand(dev, tokenCommand(), loadCommand())
 	root.AddCommand(auditCommand())
+	root.AddCommand(selftestCommand())
 	return root
 }
 
@@ -67,21 +69,27 @@ func secretFromEnv() ([]byte, error) {
 }
 
 func devCommand() *cobra.Command {
-	var addr, dbPath string
+	var addr, adminAddr, dbPath string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the dev server with the demo (in-memory broker, embedded SQLite)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd.Context(), addr, dbPath, cmd.OutOrStdout())
+			return serveDev(cmd.Context(), addr, adminAddr, dbPath, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&adminAddr, "admin-addr", "", "address of an admin listener serving /metrics, /healthz and /readyz, e.g. 127.0.0.1:9090 (default: none)")
 	cmd.Flags().StringVar(&dbPath, "db", "livegate-dev.db", "SQLite database for single-use tokens, revocations and audit events (\":memory:\" for none on disk)")
 	return cmd
 }
 
+// runDev is serveDev without the admin listener.
 func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
+	return serveDev(ctx, addr, "", dbPath, out)
+}
+
+func serveDev(ctx context.Context, addr, adminAddr, dbPath string, out io.Writer) error {
 	logger := slog.New(logsafe.Handler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	secret, err := secretFromEnv()
 	if err != nil {
@@ -110,20 +118,30 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	// Security events go to the database (see `livegate audit`) and the log.
 	events := audit.NewRecorder(audit.RecorderConfig{Store: db.Audit(), Logger: logger})
 	defer closeRecorder(events, logger)
+	m := metrics.New()
+	m.SetAuditDropped(func() uint64 { return events.Stats().Dropped })
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	adminSrv, err := listenAdmin(adminAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer adminSrv.Close()
 	srv, err := demo.New(demo.Config{
 		Secret:      secret,
 		Audience:    audience(),
 		Logger:      logger,
 		AdminSecret: admin,
+		Operations:  db.Operations(),
 		Gateway: livegate.Config{
 			ReplayStore:    db.ReplayStore(),
 			Revocations:    db.Revocations(),
 			Hosts:          loopbackHosts(ln.Addr()),
 			SecurityEvents: events,
+			Metrics:        m,
 		},
 	})
 	if err != nil {
@@ -132,6 +150,8 @@ func runDev(ctx context.Context, addr, dbPath string, out io.Writer) error {
 	}
 	hs := newHTTPServer(srv)
 	fmt.Fprintf(out, "livegate dev server on http://%s (demo), WebSocket at ws://%s/ws\n", ln.Addr(), ln.Addr())
+	adminSrv.serve(srv.Gateway(), m, out)
+	fmt.Fprintf(out, "demo sign-in: users %s, password %s\n", strings.Join(demo.DemoUsers, ", "), srv.DemoPassword())
 	if admin != nil {
 		fmt.Fprintf(out, "revocation endpoint: POST http://%s/admin/revoke (Bearer %s)\n", ln.Addr(), envAdminSecret)
 	}

@@ -1,36 +1,58 @@
-// Package demo is the application served by `livegate dev`: a chat room
-// demonstrating authenticated connections, channels and allow-listed events.
+// Package demo is the application served by `livegate dev`: a page that
+// shows what livegate does, secure by default.
+//
+//   - Sign-in with passwords (package identity: Argon2id, a password policy,
+//     lockout with back-off) and a server-side session in an HttpOnly,
+//     SameSite=Strict cookie; new accounts can register.
+//   - A chat room over channels and an allow-listed event.
+//   - A live view (package live): a shared counter and message board,
+//     rendered over plain HTTP first, then kept up to date with patches.
+//   - A live operation (package ops): a long task with status, percent,
+//     log, error and result, persisted in the store, with cancel and
+//     restart.
+//   - Every page under httpsec.Headers (a CSP with a per-request nonce) and
+//     every state-changing request behind a CSRF check.
 //
 // Its contract is relied on by documentation and tests: namespace "room",
 // which any authenticated connection may subscribe to and no client may
 // publish to, and event "say" with payload {"room", "text"} that publishes
-// {"user", "text"} to room:<room>.
+// {"user", "text"} to room:<room>. POST /dev/token issues a connect token
+// for the user named in its JSON body to any page of the demo (CSRF token
+// and cookie from GET /): a development shortcut that is not a login (see
+// Server.identify).
 package demo
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/livegate/livegate"
-	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/audit"
+	"github.com/livegate/livegate/csrf"
+	"github.com/livegate/livegate/httpsec"
+	"github.com/livegate/livegate/identity"
+	"github.com/livegate/livegate/internal/origin"
+	"github.com/livegate/livegate/live"
+	"github.com/livegate/livegate/ops"
 	"github.com/livegate/livegate/policy"
-	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/web"
 )
 
-//go:embed static
-var static embed.FS
+//go:embed static templates
+var embedded embed.FS
 
 // Limits of the demo's inputs.
 const (
@@ -39,6 +61,9 @@ const (
 	MaxUserLen = 32
 	// TokenTTL is the lifetime of tokens handed out by /dev/token.
 	TokenTTL = 5 * time.Minute
+	// SweepInterval is how often finished operations, expired sessions
+	// and idle lockout records are swept.
+	SweepInterval = time.Minute
 )
 
 var (
@@ -48,47 +73,100 @@ var (
 
 // Config configures the demo server.
 type Config struct {
-	// Secret is the HS256 token secret, at least 32 bytes.
+	// Secret is the HS256 token secret, at least 32 bytes. The CSRF key
+	// and the live-view session key are derived from it.
 	Secret []byte
 	// Audience of tokens; default "livegate".
 	Audience string
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// Gateway is applied on top of the demo's gateway configuration
-	// (secret, audience, namespaces and logger are set by the demo).
+	// (secret, audience, namespaces, views and logger are set by the
+	// demo). Its SecurityEvents also receive the demo's own refusals.
 	Gateway livegate.Config
 	// AdminSecret, when set (at least 32 bytes), enables
 	// POST /admin/revoke for backends (see Gateway.RevokeHandler).
 	AdminSecret []byte
+	// Operations persists live operations (store.DB.Operations()); nil
+	// keeps them in memory.
+	Operations ops.Store
+	// DemoPassword is the password of the demo users (DemoUsers); empty
+	// generates a random one (see Server.DemoPassword). It must pass the
+	// password policy.
+	DemoPassword string
+	// TaskStep is the duration of each of the long task's TaskSteps
+	// steps; zero means 250 ms (five seconds in all).
+	TaskStep time.Duration
+	// TaskWatchWait is how long a new long task waits for its page to
+	// watch it before it reports anything; zero means 2 s.
+	TaskWatchWait time.Duration
 }
 
-// Server is the demo application: pages, the dev token endpoint and the
-// gateway, as one http.Handler.
+// Server is the demo application: pages, sign-in, the dev token endpoint,
+// the live view, the live operations and the gateway, as one http.Handler.
 type Server struct {
-	gw    *livegate.Gateway
-	mux   *http.ServeMux
-	log   *slog.Logger
-	index *template.Template
+	gw       *livegate.Gateway
+	handler  http.Handler
+	mux      *http.ServeMux
+	log      *slog.Logger
+	events   audit.Sink
+	csrf     *csrf.Protector
+	secure   bool
+	index    *template.Template
+	users    *identity.Users
+	sessions *sessions
+	password string
+	views    *live.Registry
+	board    *board
+	ops      *ops.Manager
+	tasks    *tasks
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	bg       sync.WaitGroup
 }
 
-// Namespaces returns the demo's channel namespaces.
+// Namespaces returns the demo's channel namespaces: "room" (chat rooms)
+// and "op" (live operations; the ops Manager's Authorizer admits only the
+// owner).
 func Namespaces() []policy.NamespaceConfig {
 	return []policy.NamespaceConfig{{
 		Name:        "room",
 		Subscribe:   policy.SubscribeAuthenticated,
 		HistorySize: 100,
 		HistoryTTL:  10 * time.Minute,
+	}, {
+		Name:        ops.Namespace,
+		Subscribe:   policy.SubscribeAuthenticated,
+		HistorySize: 50,
+		HistoryTTL:  10 * time.Minute,
 	}}
 }
 
-// New returns the demo server.
+// New returns the demo server. Call Shutdown to stop it.
 func New(cfg Config) (*Server, error) {
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("demo: secret must be at least 32 bytes")
+	}
 	if cfg.Audience == "" {
 		cfg.Audience = livegate.DefaultAudience
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	s := &Server{
+		mux:      http.NewServeMux(),
+		log:      cfg.Logger,
+		events:   cfg.Gateway.SecurityEvents,
+		sessions: newSessions(time.Now),
+		board:    newBoard(),
+		stop:     make(chan struct{}),
+	}
+	if s.events == nil {
+		s.events = audit.NewSlogSink(cfg.Logger)
+	}
+	s.tasks = newTasks(cfg.TaskStep, cfg.TaskWatchWait)
+
 	gcfg := cfg.Gateway
 	gcfg.TokenAlgorithm = "HS256"
 	gcfg.TokenHMACSecret = cfg.Secret
@@ -98,46 +176,187 @@ func New(cfg Config) (*Server, error) {
 	if gcfg.TokenTTL == 0 {
 		gcfg.TokenTTL = TokenTTL
 	}
-	gw, err := livegate.New(gcfg)
+	// One CSRF key for the gateway (token endpoint, view joins) and the
+	// demo's own forms and the ops endpoints: the page has one token.
+	if len(gcfg.CSRFKey) == 0 {
+		gcfg.CSRFKey = derive(cfg.Secret, "livegate demo csrf key v1")
+	}
+	var err error
+	if s.csrf, s.secure, err = protector(gcfg); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	s.views, err = live.NewRegistry(cfg.Secret, live.Options{MaxStateBytes: 64 << 10})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	s := &Server{gw: gw, mux: http.NewServeMux(), log: cfg.Logger}
-	if err := gw.Handle("say", livegate.HandlerFunc[Say](s.say)); err != nil {
+	if err := s.views.Register(s.boardView()); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	files, err := fs.Sub(static, "static")
+	gcfg.Views = s.views
+	s.gw, err = livegate.New(gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	s.index, err = template.ParseFS(files, "index.html")
-	if err != nil {
+	if err := s.setup(cfg); err != nil {
+		if s.ops != nil {
+			_ = s.ops.Shutdown(context.Background())
+		}
+		_ = s.gw.Close()
 		return nil, fmt.Errorf("demo: %w", err)
+	}
+	s.handler = httpsec.Headers(httpsec.HeadersConfig{}, s.mux)
+	s.bg.Add(1)
+	go s.sweepLoop()
+	return s, nil
+}
+
+// setup registers the event, the accounts, the live operations and the
+// routes on a new gateway.
+func (s *Server) setup(cfg Config) error {
+	if err := s.gw.Handle("say", livegate.HandlerFunc[Say](s.say)); err != nil {
+		return err
+	}
+	if err := s.setupAccounts(cfg.DemoPassword); err != nil {
+		return err
+	}
+	if err := s.setupOps(cfg); err != nil {
+		return err
+	}
+	return s.routes(cfg)
+}
+
+// derive returns a 32-byte key for purpose, derived from secret.
+func derive(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// protector returns a csrf.Protector that issues and accepts the same
+// tokens as the gateway's: same key, cookie and origin policy.
+func protector(gcfg livegate.Config) (*csrf.Protector, bool, error) {
+	secure := gcfg.SecureCookies || strings.HasPrefix(gcfg.PublicURL, "https://")
+	allowed := gcfg.AllowedOrigins
+	if len(allowed) == 0 && gcfg.PublicURL != "" {
+		if o := publicOrigin(gcfg.PublicURL); o != "" {
+			allowed = []string{o}
+		}
+	}
+	allow := func(r *http.Request, o string) bool {
+		own := origin.FromRequest(r, false)
+		return own != "" && origin.Equal(o, own)
+	}
+	if len(allowed) > 0 {
+		p, err := origin.New(allowed)
+		if err != nil {
+			return nil, false, err
+		}
+		allow = func(_ *http.Request, o string) bool { return p.Allowed(o) }
+	}
+	p, err := csrf.New(gcfg.CSRFKey, csrf.Options{Secure: secure, AllowOrigin: allow})
+	return p, secure, err
+}
+
+func publicOrigin(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	return scheme + "://" + host
+}
+
+func (s *Server) routes(cfg Config) error {
+	files, err := fs.Sub(embedded, "static")
+	if err != nil {
+		return err
+	}
+	s.index, err = template.ParseFS(embedded, "templates/index.html")
+	if err != nil {
+		return err
+	}
+	guard := func(h http.HandlerFunc) (http.Handler, error) {
+		return httpsec.CSRF(httpsec.CSRFConfig{Protector: s.csrf, OnReject: s.csrfRejected}, h)
+	}
+	guarded := map[string]http.HandlerFunc{
+		"POST /login":     s.login,
+		"POST /logout":    s.logout,
+		"POST /register":  s.register,
+		"POST /ops/start": s.startTask,
+	}
+	for pattern, h := range guarded {
+		g, err := guard(h)
+		if err != nil {
+			return err
+		}
+		s.mux.Handle(pattern, g)
 	}
 	s.mux.HandleFunc("GET /{$}", s.indexPage)
-	s.mux.Handle("GET /demo.css", page(files, "demo.css"))
-	s.mux.Handle("GET /demo.js", page(files, "demo.js"))
-	s.mux.Handle("GET /livegate.js", web.ClientHandler())
-	s.mux.Handle("/ws", gw)
-	s.mux.Handle("/dev/token", gw.TokenHandler(identify))
+	s.mux.HandleFunc("GET /ops/{id}", s.opPage)
+	s.mux.Handle("/ops/", http.StripPrefix("/ops", s.tasks.restartParams(s.ops.Handler())))
+	s.mux.HandleFunc("GET /board/session", s.boardSession)
+	s.mux.Handle("GET /demo.css", static(files, "demo.css"))
+	s.mux.Handle("GET /demo.js", static(files, "demo.js"))
+	for _, p := range web.Paths() {
+		s.mux.Handle("GET "+p, web.Handler())
+	}
+	s.mux.Handle("/ws", s.gw)
+	s.mux.Handle("/dev/token", s.gw.TokenHandler(s.identify))
 	if len(cfg.AdminSecret) > 0 {
-		h, err := gw.RevokeHandler(cfg.AdminSecret)
+		h, err := s.gw.RevokeHandler(cfg.AdminSecret)
 		if err != nil {
-			return nil, fmt.Errorf("demo: %w", err)
+			return err
 		}
 		s.mux.Handle("/admin/revoke", h)
 	}
-	return s, nil
+	return nil
 }
 
 // Gateway returns the demo's gateway.
 func (s *Server) Gateway() *livegate.Gateway { return s.gw }
 
 // ServeHTTP serves the demo.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Shutdown closes the gateway's connections (1001) and waits for them.
-func (s *Server) Shutdown(ctx context.Context) error { return s.gw.Shutdown(ctx) }
+// Shutdown stops the background sweeps, cancels the running operations
+// and waits for them, then closes the gateway's connections (1001) and
+// waits for them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
+	oerr := s.ops.Shutdown(ctx)
+	return errors.Join(oerr, s.gw.Shutdown(ctx))
+}
+
+// sweepLoop drops finished operations past their retention, expired
+// sessions and idle lockout records, every SweepInterval until Shutdown.
+func (s *Server) sweepLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if _, err := s.ops.Sweep(ctx); err != nil {
+				s.log.Warn("demo: sweep operations", "err", err)
+			}
+			cancel()
+			s.sessions.sweep()
+			s.users.Sweep(time.Now())
+		}
+	}
+}
+
+// csrfRejected records a request refused by the CSRF guard.
+func (s *Server) csrfRejected(r *http.Request, reason string) {
+	s.events.Record(context.WithoutCancel(r.Context()), audit.Event{
+		Type: audit.TypeCSRFRejected, Time: time.Now(), Severity: audit.SeverityWarning,
+		IP: clientIP(r), Reason: reason, Detail: r.Method + " " + r.URL.Path,
+	})
+}
 
 // Say is the payload of the "say" event.
 type Say struct {
@@ -175,63 +394,9 @@ func (s *Server) say(ctx context.Context, r *livegate.Request, p Say) (any, erro
 	return map[string]bool{"ok": true}, nil
 }
 
-type tokenRequest struct {
-	User string `json:"user"`
-}
-
-// identify is the dev server's stand-in for a login: the page names its
-// user in a JSON body. The gateway's TokenHandler around it enforces CSRF
-// (Fetch Metadata, Origin and the page's token) and issues a single-use
-// token bound to a fresh session.
-func identify(r *http.Request) (auth.Identity, error) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		return auth.Identity{}, errors.New("demo: want application/json")
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<10+1))
-	if err != nil || len(body) > 1<<10 {
-		return auth.Identity{}, errors.New("demo: body too large")
-	}
-	var req tokenRequest
-	if err := protocol.Unmarshal(body, &req); err != nil || !userRe.MatchString(req.User) {
-		return auth.Identity{}, errors.New("demo: bad user name")
-	}
-	sid, err := auth.GenerateSecret(12)
-	if err != nil {
-		return auth.Identity{}, err
-	}
-	return auth.Identity{User: req.User, Session: fmt.Sprintf("%x", sid)}, nil
-}
-
-// indexPage renders the page with its CSRF token.
-func (s *Server) indexPage(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.gw.CSRFToken(w, r)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	securityHeaders(w.Header())
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.index.Execute(w, struct{ CSRFToken string }{tok}); err != nil {
-		s.log.Error("render index", "err", err)
-	}
-}
-
-const csp = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-	"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-
-func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-}
-
-// page serves one embedded file with the security headers.
-func page(files fs.FS, name string) http.Handler {
+// static serves one embedded file.
+func static(files fs.FS, name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w.Header())
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, files, name)
 	})

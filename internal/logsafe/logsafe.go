@@ -18,8 +18,9 @@ const MaxLen = 256
 func String(s string) string { return Truncate(s, MaxLen) }
 
 // Truncate returns s sanitised and cut to at most max bytes of content;
-// a cut string ends in "…". A string that needs no change is returned
-// as is, without allocating.
+// a cut string ends in "…" (which is not counted), placed where the next
+// character would not fit whole. A string that needs no change is
+// returned as is, without allocating.
 func Truncate(s string, max int) string {
 	if max < 0 {
 		max = 0
@@ -30,12 +31,9 @@ func Truncate(s string, max int) string {
 	var b strings.Builder
 	b.Grow(min(len(s), max) + len("…"))
 	for i := 0; i < len(s); {
-		if b.Len() >= max {
-			b.WriteString("…")
-			return b.String()
-		}
-		// Copy a run of printable ASCII at once.
-		j, end := i, min(len(s), i+max-b.Len())
+		room := max - b.Len()
+		// Copy a run of printable ASCII at once, as much as fits.
+		j, end := i, min(len(s), i+room)
 		for j < end && s[j] >= 0x20 && s[j] < 0x7f {
 			j++
 		}
@@ -44,20 +42,33 @@ func Truncate(s string, max int) string {
 			i = j
 			continue
 		}
-		if c := s[i]; c < utf8.RuneSelf {
-			i++
-			if c != 0x1b { // drop ESC; the rest of an ANSI sequence is then inert text
-				b.WriteString("\uFFFD") // other C0 controls and DEL
+		// One rune: what it becomes, and the input bytes it takes.
+		var out string
+		size := 1
+		switch c := s[i]; {
+		case c >= 0x20 && c < 0x7f:
+			out = s[i : i+1] // printable, but no room left
+		case c == 0x1b:
+			// drop ESC; the rest of an ANSI sequence is then inert text
+		case c < utf8.RuneSelf:
+			out = "\uFFFD" // other C0 controls and DEL
+		default:
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || unsafeRune(r) {
+				out = "\uFFFD"
+			} else {
+				out = s[i : i+size]
 			}
-			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// Never split a rune nor exceed max: cut before one that does
+		// not fit whole.
+		if len(out) > room {
+			b.WriteString("…")
+			return b.String()
+		}
+		b.WriteString(out)
 		i += size
-		if (r == utf8.RuneError && size == 1) || unsafeRune(r) {
-			b.WriteString("\uFFFD")
-		} else {
-			b.WriteString(s[i-size : i])
-		}
 	}
 	return b.String()
 }

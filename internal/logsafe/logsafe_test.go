@@ -45,6 +45,42 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
+// TestTruncateLimit: the content before "…" never exceeds the limit, even
+// when the rune at the limit is multi-byte or becomes a 3-byte U+FFFD;
+// the cut falls where the next rune would not fit whole.
+func TestTruncateLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in string
+		max      int
+		want     string
+	}{
+		{"multi-byte rune across the limit", "ab" + strings.Repeat("日", 100), MaxLen, "ab" + strings.Repeat("日", 84) + "…"},
+		{"replacements across the limit", strings.Repeat("\x00", 300), MaxLen, strings.Repeat("\uFFFD", 85) + "…"},
+		{"invalid bytes across the limit", strings.Repeat("\xff", 300), MaxLen, strings.Repeat("\uFFFD", 85) + "…"},
+		{"rune ends exactly at the limit", "ab日c", 5, "ab日…"},
+		{"rune would end one past the limit", "ab日", 4, "ab…"},
+		{"replacement would pass the limit", "ab\ncd", 4, "ab…"},
+		{"emoji at the limit", "zoë 日本 \U0001F600", 13, "zoë 日本 …"},
+		{"fits exactly", "ab日", 5, "ab日"},
+		{"ESC takes no room", "abc\x1b", 3, "abc"},
+		{"zero limit", "日", 0, "…"},
+		{"ascii at the limit", "abcdef", 3, "abc…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Truncate(tt.in, tt.max)
+			if got != tt.want {
+				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+			}
+			if content := strings.TrimSuffix(got, "…"); len(content) > tt.max {
+				t.Errorf("Truncate(%q, %d): %d bytes of content", tt.in, tt.max, len(content))
+			}
+		})
+	}
+}
+
 func TestStringIdempotent(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{
