@@ -110,11 +110,15 @@ func TestCommandAfterExpiryRefused(t *testing.T) {
 	watcher := e.connect(t, "watcher")
 	watcher.sendCmd(2, "subscribe", protocol.SubscribeParams{Channel: "room:exp"})
 	watcher.reply(2)
-	tok, _, _ := e.signer.Sign(auth.Identity{User: "alice"}, auth.KindConnect, time.Second)
+	// Times in tokens have second resolution: a few seconds of life keep
+	// the connect itself clear of the expiry on a slow machine.
+	tok, id, _ := e.signer.Sign(auth.Identity{User: "alice"}, auth.KindConnect, 3*time.Second)
 	c := e.dial(t)
 	c.sendCmd(1, "connect", protocol.ConnectParams{Token: tok})
-	c.reply(1)
-	time.Sleep(1100 * time.Millisecond)
+	if r := c.reply(1); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	time.Sleep(time.Until(id.ExpiresAt) + 200*time.Millisecond)
 	c.sendCmd(2, "event", protocol.EventParams{Name: "say", Payload: json.RawMessage(`{"room":"exp","text":"late"}`)})
 	c.expectClose(protocol.CloseTokenExpired)
 	if _, err := e.gw.Publish(context.Background(), "room:exp", "marker"); err != nil {

@@ -741,33 +741,42 @@ func TestRateLimitedCommandDoesNotRun(t *testing.T) {
 
 func TestTokenExpiryAndRefresh(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	short := func(user string, ttl time.Duration) string {
-		tok, _, err := e.signer.Sign(auth.Identity{User: user}, auth.KindConnect, ttl)
+	e := newEnv(t, func(c *livegate.Config) { c.ExpiryJitter = time.Millisecond })
+	short := func(user string, ttl time.Duration) (string, time.Time) {
+		tok, id, err := e.signer.Sign(auth.Identity{User: user}, auth.KindConnect, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tok
+		return tok, id.ExpiresAt
 	}
+	// Token times have second resolution: a few seconds of life keep the
+	// connect clear of the expiry on a slow machine.
 	// Without refresh the connection dies at expiry with 4409.
+	tok, _ := short("alice", 3*time.Second)
 	c := e.dial(t)
-	c.sendCmd(1, "connect", protocol.ConnectParams{Token: short("alice", 1500*time.Millisecond)})
-	c.reply(1)
+	c.sendCmd(1, "connect", protocol.ConnectParams{Token: tok})
+	if r := c.reply(1); r.Error != nil {
+		t.Fatal(r.Error)
+	}
 	c.expectClose(protocol.CloseTokenExpired)
 
 	// An invalid refresh is refused; one for the same user extends.
+	tok, exp := short("bob", 3*time.Second)
 	c2 := e.dial(t)
-	c2.sendCmd(1, "connect", protocol.ConnectParams{Token: short("bob", 1500*time.Millisecond)})
-	c2.reply(1)
+	c2.sendCmd(1, "connect", protocol.ConnectParams{Token: tok})
+	if r := c2.reply(1); r.Error != nil {
+		t.Fatal(r.Error)
+	}
 	c2.sendCmd(2, "refresh", protocol.RefreshParams{Token: "garbage"})
 	if r := c2.reply(2); r.Error == nil || r.Error.Code != protocol.CodeUnauthorized {
 		t.Fatalf("invalid refresh: %+v", r)
 	}
-	c2.sendCmd(3, "refresh", protocol.RefreshParams{Token: short("bob", time.Minute)})
+	fresh, _ := short("bob", time.Minute)
+	c2.sendCmd(3, "refresh", protocol.RefreshParams{Token: fresh})
 	if r := c2.reply(3); r.Error != nil {
 		t.Fatalf("refresh: %+v", r.Error)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Until(exp) + 500*time.Millisecond)
 	c2.sendCmd(4, "subscribe", protocol.SubscribeParams{Channel: "room:alive"})
 	if r := c2.reply(4); r.Error != nil {
 		t.Fatalf("after refresh: %+v", r.Error)

@@ -338,7 +338,7 @@ func (c *Client) Publish(ctx context.Context, channel string, data any) (protoco
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return protocol.StreamPosition{}, fmt.Errorf("client: publish %q: decode result: %w", channel, err)
 	}
-	return protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, nil
+	return protocol.StreamPosition(res), nil
 }
 
 // encodeJSON encodes v; json.RawMessage and []byte are used as they are

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +38,8 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type incPayload struct {
-	By     int `json:"by"`
+	By int `json:"by"`
+	//lint:ignore U1000 an unexported field a payload must not reach
 	secret int //nolint:unused // an unexported field a payload must not reach
 }
 
@@ -163,7 +163,5 @@ func (tr *tracker) apply(p *protocol.Patch) {
 	}
 	tr.html, tr.version = h, p.Version
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
