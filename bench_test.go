@@ -28,7 +28,7 @@ import (
 )
 
 // Benchmarks over real WebSockets on loopback. BenchmarkIdleConnections
-// keeps its clients in a child process (TestBenchClientProcess) so the
+// keeps its clients in a child process (benchClientProcess, via TestMain) so the
 // server's memory and file descriptors are measured alone.
 
 // Environment of the client child process.
@@ -345,7 +345,7 @@ type benchClients struct {
 func startBenchClients(b *testing.B, url string, n int) (*benchClients, time.Duration) {
 	b.Helper()
 	addrs := (n + benchConnsPerAddr - 1) / benchConnsPerAddr
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$", "-test.count=1", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1", "-test.timeout=5m")
 	cmd.Env = append(os.Environ(),
 		benchClientEnv+"=1",
 		benchClientURLEnv+"="+url,
@@ -423,15 +423,34 @@ func (cl *benchClients) stop(b *testing.B) {
 	})
 }
 
-// TestBenchClientProcess is the client side of BenchmarkIdleConnections,
-// run in a child process; it is skipped otherwise. It dials the
-// connections from 127.0.0.2 onwards, each authenticated with its own
-// signed token and subscribed to its own channel, prints
-// "ready <n> <nanoseconds>" and holds them until stdin is closed.
-func TestBenchClientProcess(t *testing.T) {
-	if os.Getenv(benchClientEnv) != "1" {
-		t.Skip("client process of BenchmarkIdleConnections")
+// TestMain runs the client side of BenchmarkIdleConnections when the test
+// binary is started as that benchmark's child process, and the tests
+// otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv(benchClientEnv) == "1" {
+		t := &childT{}
+		benchClientProcess(t)
+		os.Exit(t.status)
 	}
+	os.Exit(m.Run())
+}
+
+// childT reports failures of the benchmark's child process on stderr.
+type childT struct{ status int }
+
+func (c *childT) Error(args ...any) { fmt.Fprintln(os.Stderr, args...); c.status = 1 }
+func (c *childT) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+func (c *childT) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+
+// benchClientProcess is the client side of BenchmarkIdleConnections, run
+// in a child process. It dials the connections from 127.0.0.2 onwards,
+// each authenticated with its own signed token and subscribed to its own
+// channel, prints "ready <n> <nanoseconds>" and holds them until stdin is
+// closed.
+func benchClientProcess(t *childT) {
 	url := os.Getenv(benchClientURLEnv)
 	n, err := strconv.Atoi(os.Getenv(benchClientConnsEnv))
 	if err != nil || n <= 0 {
