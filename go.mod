@@ -1,6 +1,6 @@
 module github.com/livegate/livegate
 
-go 1.26.0
+go 1.27.3
 
 require (
 	github.com/MicahParks/jwkset v0.11.4
