@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -25,25 +24,15 @@ type ReplayStore interface {
 // MemoryReplayStore.
 const replayShards = 64
 
-// minSweepLen is the shard size below which Consume never sweeps.
-const minSweepLen = 256
-
 // MemoryReplayStore is a sharded in-memory ReplayStore for a single node.
 // Expired entries are removed by Sweep and opportunistically: a shard is
 // swept when it has doubled in size since its last sweep, which keeps the
 // cost amortised constant. Use NewMemoryReplayStore; it is safe for
 // concurrent use.
 type MemoryReplayStore struct {
-	now    func() time.Time
-	seed   maphash.Seed
-	shards [replayShards]replayShard
-}
-
-type replayShard struct {
-	mu      sync.Mutex
-	entries map[string]time.Time // jti -> expiry
-	sweepAt int                  // sweep when len(entries) reaches this
-	_       [40]byte             // keep shards on separate cache lines
+	now     func() time.Time
+	seed    maphash.Seed
+	entries expiringMap[string, time.Time] // jti -> expiry
 }
 
 var _ ReplayStore = (*MemoryReplayStore)(nil)
@@ -54,16 +43,11 @@ func NewMemoryReplayStore(now func() time.Time) *MemoryReplayStore {
 	if now == nil {
 		now = time.Now
 	}
-	s := &MemoryReplayStore{now: now, seed: maphash.MakeSeed()}
-	for i := range s.shards {
-		s.shards[i].entries = make(map[string]time.Time)
-		s.shards[i].sweepAt = minSweepLen
+	return &MemoryReplayStore{
+		now:     now,
+		seed:    maphash.MakeSeed(),
+		entries: newExpiringMap[string](replayShards, func(exp time.Time) time.Time { return exp }),
 	}
-	return s
-}
-
-func (s *MemoryReplayStore) shard(jti string) *replayShard {
-	return &s.shards[maphash.String(s.seed, jti)%replayShards]
 }
 
 // Consume atomically marks jti as used until expiresAt. It returns
@@ -79,54 +63,19 @@ func (s *MemoryReplayStore) Consume(ctx context.Context, jti string, expiresAt t
 		return ErrNoTokenID
 	}
 	now := s.now()
-	sh := s.shard(jti)
+	sh := &s.entries.shards[maphash.String(s.seed, jti)%replayShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if exp, ok := sh.entries[jti]; ok && now.Before(exp) {
 		return ErrReplayed
 	}
-	sh.entries[jti] = expiresAt
-	if len(sh.entries) >= sh.sweepAt {
-		sh.sweepLocked(now)
-	}
+	s.entries.storeLocked(sh, jti, expiresAt, now)
 	return nil
 }
 
-// sweepLocked removes expired entries and sets the next sweep threshold.
-func (sh *replayShard) sweepLocked(now time.Time) int {
-	n := 0
-	for jti, exp := range sh.entries {
-		if !now.Before(exp) {
-			delete(sh.entries, jti)
-			n++
-		}
-	}
-	sh.sweepAt = max(2*len(sh.entries), minSweepLen)
-	return n
-}
-
 // Sweep removes expired entries and returns how many it removed.
-func (s *MemoryReplayStore) Sweep() int {
-	now := s.now()
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += sh.sweepLocked(now)
-		sh.mu.Unlock()
-	}
-	return n
-}
+func (s *MemoryReplayStore) Sweep() int { return s.entries.sweep(s.now()) }
 
 // Len returns the number of entries held, including expired entries not yet
 // swept.
-func (s *MemoryReplayStore) Len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n += len(sh.entries)
-		sh.mu.Unlock()
-	}
-	return n
-}
+func (s *MemoryReplayStore) Len() int { return s.entries.len() }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -58,15 +57,9 @@ type revEntry struct {
 // anything, swept or not. Lookups take only read locks. Use
 // NewMemoryRevocations; it is safe for concurrent use.
 type MemoryRevocations struct {
-	now    func() time.Time
-	seed   maphash.Seed
-	shards [revocationShards]revShard
-}
-
-type revShard struct {
-	mu      sync.RWMutex
-	entries map[revKey]revEntry
-	sweepAt int // sweep when len(entries) reaches this
+	now     func() time.Time
+	seed    maphash.Seed
+	entries expiringMap[revKey, revEntry]
 }
 
 var _ Revocations = (*MemoryRevocations)(nil)
@@ -77,20 +70,19 @@ func NewMemoryRevocations(now func() time.Time) *MemoryRevocations {
 	if now == nil {
 		now = time.Now
 	}
-	r := &MemoryRevocations{now: now, seed: maphash.MakeSeed()}
-	for i := range r.shards {
-		r.shards[i].entries = make(map[revKey]revEntry)
-		r.shards[i].sweepAt = minSweepLen
+	return &MemoryRevocations{
+		now:     now,
+		seed:    maphash.MakeSeed(),
+		entries: newExpiringMap[revKey](revocationShards, func(e revEntry) time.Time { return e.until }),
 	}
-	return r
 }
 
-func (r *MemoryRevocations) shard(k revKey) *revShard {
+func (r *MemoryRevocations) shard(k revKey) *expiringShard[revKey, revEntry] {
 	var h maphash.Hash
 	h.SetSeed(r.seed)
 	h.WriteByte(byte(k.kind))
 	h.WriteString(k.id)
-	return &r.shards[h.Sum64()%revocationShards]
+	return &r.entries.shards[h.Sum64()%revocationShards]
 }
 
 // RevokeSession implements Revocations. It errors for an empty sid, an
@@ -135,10 +127,7 @@ func (r *MemoryRevocations) revoke(ctx context.Context, what string, k revKey, a
 			until = old.until
 		}
 	}
-	sh.entries[k] = revEntry{at: at, until: until}
-	if len(sh.entries) >= sh.sweepAt {
-		sh.sweepLocked(now)
-	}
+	r.entries.storeLocked(sh, k, revEntry{at: at, until: until}, now)
 	return nil
 }
 
@@ -184,41 +173,9 @@ func (r *MemoryRevocations) live(k revKey, now time.Time) (revEntry, bool) {
 	return e, ok && now.Before(e.until)
 }
 
-// sweepLocked removes expired entries and sets the next sweep threshold.
-func (sh *revShard) sweepLocked(now time.Time) int {
-	n := 0
-	for k, e := range sh.entries {
-		if !now.Before(e.until) {
-			delete(sh.entries, k)
-			n++
-		}
-	}
-	sh.sweepAt = max(2*len(sh.entries), minSweepLen)
-	return n
-}
-
 // Sweep removes expired entries and returns how many it removed.
-func (r *MemoryRevocations) Sweep() int {
-	now := r.now()
-	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.Lock()
-		n += sh.sweepLocked(now)
-		sh.mu.Unlock()
-	}
-	return n
-}
+func (r *MemoryRevocations) Sweep() int { return r.entries.sweep(r.now()) }
 
 // Len returns the number of entries held, including expired entries not yet
 // swept.
-func (r *MemoryRevocations) Len() int {
-	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.RLock()
-		n += len(sh.entries)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (r *MemoryRevocations) Len() int { return r.entries.len() }
