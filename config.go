@@ -36,6 +36,7 @@ const (
 	DefaultCommandRate        = 100
 	DefaultCommandBurst       = 20
 	DefaultMaxRateWarnings    = 3
+	DefaultPresenceTTL        = 30 * time.Second
 )
 
 // Config configures a Gateway. The zero value of every field is the secure
@@ -75,6 +76,32 @@ type Config struct {
 	// a connection whose token expired; default 2s. Commands are refused
 	// from the expiry on regardless.
 	ExpiryJitter time.Duration
+
+	// ConnectHook, when set, decides who each connection is: it runs at
+	// connect, after the token (when there is one) was verified, and its
+	// ConnectResult becomes the connection's identity. Returning an error
+	// wrapping ErrConnectDenied closes the connection 4403; any other error
+	// closes it 4500. Proxy deployments use it to ask a backend.
+	ConnectHook ConnectHook
+	// AllowConnectWithoutToken lets connect omit the token, leaving the
+	// identity to ConnectHook alone; New refuses it without a ConnectHook.
+	// A token that is sent must still verify. Default false.
+	AllowConnectWithoutToken bool
+	// OnDisconnect is called, on a goroutine of its own, once for every
+	// connection that completed connect, after it closed.
+	OnDisconnect func(DisconnectInfo)
+
+	// NodeID names this node in cluster control messages and presence
+	// entries; default random. With a shared broker it should equal the
+	// broker's node id.
+	NodeID string
+	// Presence records channel presence for namespaces with Presence on.
+	// Default: the Broker when it implements broker.Presence, else an
+	// in-memory store.
+	Presence broker.Presence
+	// PresenceTTL is how long a presence entry lives without a refresh;
+	// default 30s. The gateway refreshes its entries every PresenceTTL/3.
+	PresenceTTL time.Duration
 
 	// Broker carries publications and history; default an in-memory
 	// broker owned (and closed) by the Gateway. A Broker instance serves
@@ -251,6 +278,7 @@ func (c *Config) setDefaults() {
 	def(&c.TokenTTL, DefaultTokenTTL)
 	def(&c.ExpiryJitter, DefaultExpiryJitter)
 	def(&c.MaxConnLifetime, DefaultMaxConnLifetime)
+	def(&c.PresenceTTL, DefaultPresenceTTL)
 	defInt(&c.MaxConnections, DefaultMaxConnections)
 	if c.MaxQueuedBytes == 0 {
 		c.MaxQueuedBytes = DefaultMaxQueuedBytes
@@ -313,6 +341,10 @@ func (c *Config) validate() error {
 	positive("MaxConnections", c.MaxConnections > 0)
 	positive("MaxQueuedBytes", c.MaxQueuedBytes > 0)
 	positive("MaxRateWarnings", c.MaxRateWarnings > 0)
+	positive("PresenceTTL", c.PresenceTTL > 0)
+	if c.AllowConnectWithoutToken && c.ConnectHook == nil {
+		errs = append(errs, errors.New("livegate: config AllowConnectWithoutToken requires ConnectHook"))
+	}
 	if c.InsecureSkipOriginCheck && len(c.CSRFKey) == 0 {
 		errs = append(errs, errors.New("livegate: config InsecureSkipOriginCheck without CSRFKey: "+
 			"refusing to accept upgrades from any origin without another CSRF defence"))

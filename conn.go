@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -36,9 +37,16 @@ type conn struct {
 	// csrfCookie is the CSRF cookie of the handshake request, against
 	// which tokens sent over the socket (a live view's join) are checked.
 	csrfCookie string
-	queue      *wsconn.Queue
-	ctx        context.Context
-	stop       context.CancelFunc
+	// header is a clone of the handshake's headers, kept only for a
+	// connect hook.
+	header http.Header
+	// connectDeadline is when the connect timer fires.
+	connectDeadline time.Time
+	// peerClose is the close code the client sent, 0 if none.
+	peerClose atomic.Int32
+	queue     *wsconn.Queue
+	ctx       context.Context
+	stop      context.CancelFunc
 
 	// ident is written by the reader goroutine (connect, refresh) and read
 	// by timers and revocations.
@@ -96,6 +104,7 @@ func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
 func (c *conn) serve() {
 	defer c.cleanup()
 	go c.writeLoop()
+	c.connectDeadline = time.Now().Add(c.g.cfg.ConnectTimeout)
 	connectTimer := time.AfterFunc(c.g.cfg.ConnectTimeout, func() {
 		c.event(audit.TypeConnectTimeout, audit.SeverityInfo, "deadline", "")
 		c.close(protocol.CloseConnectTimeout)
@@ -185,6 +194,7 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case errors.As(err, &ce):
 		// The peer closed, or our close handshake completed.
+		c.peerClose.Store(int32(ce.Code))
 	case websocket.CloseStatus(err) == -1 && errors.Is(err, context.Canceled):
 	default:
 		if isTooBig(err) {
@@ -290,52 +300,12 @@ func (c *conn) dispatch(f protocol.ClientFrame) bool {
 		return c.handleView(f.ID, protocol.ViewParams{Ref: f.Ref, Name: f.Name, Payload: f.Payload, CSRF: f.CSRF})
 	case protocol.MethodLeave:
 		c.handleLeave(f.ID, protocol.LeaveParams{Ref: f.Ref})
+	case protocol.MethodPresence:
+		c.handlePresence(f.ID, f.Channel)
 	case protocol.MethodConnect:
 		c.protocolError("second connect")
 		return false
 	}
-	return true
-}
-
-func (c *conn) handleConnect(f protocol.ClientFrame) bool {
-	id, err := c.g.verifier.Verify(f.Token, auth.KindConnect)
-	if err != nil {
-		c.authFailed(err)
-		return false
-	}
-	c.setIdentity(id) // for the security events below
-	if !c.checkRevoked(id) {
-		return false
-	}
-	if id.TokenID != "" {
-		if err := c.g.replay.Consume(c.ctx, id.TokenID, c.g.verifier.ReplayExpiry(id)); err != nil {
-			if errors.Is(err, auth.ErrReplayed) {
-				c.event(audit.TypeTokenReplayed, audit.SeverityCritical, "replay", "")
-				c.authFailure(auth.ReasonReplayed, "replayed")
-				c.close(protocol.CloseUnauthorized)
-			} else {
-				c.g.cfg.Logger.Error("replay store", "err", err)
-				c.event(audit.TypeAuthFailed, audit.SeverityCritical, "replay_store", "")
-				c.authFailure("store", "store")
-				c.close(protocol.CloseInternal)
-			}
-			return false
-		}
-	}
-	if !c.admitUser(id.User) {
-		return false
-	}
-	c.connected = true
-	c.g.cfg.Metrics.Accepted()
-	c.subs = make(map[string]*subscription)
-	c.armExpiry(id.ExpiresAt)
-	res, _ := json.Marshal(protocol.ConnectResult{
-		Client:  c.id,
-		User:    id.User,
-		Expires: id.ExpiresAt.Unix(),
-		Ping:    int(c.g.cfg.PingInterval / time.Second),
-	})
-	c.reply(f.ID, res)
 	return true
 }
 
@@ -531,7 +501,7 @@ func tokenErrReason(err error) string {
 
 func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 	granted, tokenReason := c.subscriptionToken(p.Token, p.Channel)
-	_, internal, err := c.g.policies.Authorize(policy.OpSubscribe, policy.Check{
+	ns, internal, err := c.g.policies.Load().Authorize(policy.OpSubscribe, policy.Check{
 		Subject: c.subject(), Channel: p.Channel, Request: c.request, TokenGranted: granted,
 	})
 	if err == nil && tokenReason != "" {
@@ -565,7 +535,7 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 		c.replyError(id, protocol.NewError(protocol.CodeLimitExceeded), nil)
 		return
 	}
-	s := &subscription{c: c, channel: internal}
+	s := &subscription{c: c, channel: internal, presence: ns.Presence, joinLeave: ns.JoinLeave}
 	if err := c.g.hub.add(c.ctx, s); err != nil {
 		c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
 		return
@@ -604,8 +574,16 @@ func (c *conn) handleSubscribe(id uint64, p protocol.SubscribeParams) {
 		res.Recovered, res.Publications = &f, nil
 		b, _ = json.Marshal(res)
 	}
+	if s.presence {
+		if err := c.g.addPresence(c.ctx, s); err != nil {
+			c.g.hub.remove(s)
+			c.replyError(id, protocol.NewError(protocol.CodeUnavailable), err)
+			return
+		}
+	}
 	c.subs[p.Channel] = s
 	s.goLive(protocol.AppendReply(nil, id, b), hist.Position)
+	c.joinPresence(s)
 }
 
 func (c *conn) handleUnsubscribe(id uint64, p protocol.UnsubscribeParams) {
@@ -616,11 +594,12 @@ func (c *conn) handleUnsubscribe(id uint64, p protocol.UnsubscribeParams) {
 	}
 	delete(c.subs, p.Channel)
 	c.g.hub.remove(s)
+	c.leavePresence(s)
 	c.reply(id, []byte("{}"))
 }
 
 func (c *conn) handlePublish(id uint64, p protocol.PublishParams) {
-	ns, internal, err := c.g.policies.Authorize(policy.OpPublish, policy.Check{
+	ns, internal, err := c.g.policies.Load().Authorize(policy.OpPublish, policy.Check{
 		Subject: c.subject(), Channel: p.Channel, Request: c.request,
 	})
 	if err != nil {
@@ -785,8 +764,10 @@ func (c *conn) writeLoop() {
 		// failures (a failed write); tell the client to come back.
 		code = protocol.CloseInternal
 	}
-	if code == protocol.CloseRateLimited && c.g.cfg.Limits.Cooldown > 0 {
-		_ = c.g.limits.cooldown.Block(context.Background(), c.ip, c.g.cfg.Now().Add(c.g.cfg.Limits.Cooldown))
+	if l := c.g.limits.Load(); code == protocol.CloseRateLimited && l.cfg.Cooldown > 0 {
+		if err := l.cooldown.Block(context.Background(), c.ip, c.g.cfg.Now().Add(l.cfg.Cooldown)); err != nil {
+			c.g.cfg.Logger.Error("limit store", "limit", "cooldown", "err", err)
+		}
 	}
 	// Close is bounded: 5 s to write the frame, 5 s for the peer's answer.
 	_ = c.ws.Close(websocket.StatusCode(code), code.String())
@@ -859,11 +840,12 @@ func (c *conn) cleanup() {
 	}
 	for _, s := range c.subs {
 		c.g.hub.remove(s)
+		c.leavePresence(s)
 	}
 	c.subs = nil
 	c.closeViews()
 	if c.userSlot != "" {
-		_ = c.g.limits.conns.Release(context.Background(), c.userSlot)
+		_ = c.g.limits.Load().conns.Release(context.Background(), c.userSlot)
 	}
 	if c.expiry != nil {
 		c.expiry.Stop()
@@ -872,6 +854,24 @@ func (c *conn) cleanup() {
 		c.pingTimer.Stop()
 	}
 	<-c.done
+	if c.connected && c.g.cfg.OnDisconnect != nil {
+		info := c.disconnectInfo()
+		go c.g.cfg.OnDisconnect(info)
+	}
+}
+
+// disconnectInfo describes the closed connection for OnDisconnect.
+func (c *conn) disconnectInfo() DisconnectInfo {
+	info := DisconnectInfo{ConnID: c.id, Identity: c.identity()}
+	switch code, peer := protocol.CloseCode(c.closeCode.Load()), c.peerClose.Load(); {
+	case code != 0:
+		info.Code, info.Reason = int(code), code.String()
+	case peer > 0:
+		info.Code, info.Reason = int(peer), "closed by client"
+	default:
+		info.Code, info.Reason = int(protocol.CloseInternal), "connection lost"
+	}
+	return info
 }
 
 // refusal is why a connection that never completed connect ended.

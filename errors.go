@@ -29,6 +29,15 @@ var (
 	// ErrInvalidEventName is returned by Handle for a name outside
 	// ^[a-z][a-z0-9_]{0,63}$.
 	ErrInvalidEventName = errors.New("livegate: invalid event name")
+	// ErrPresenceOff is returned by Presence for a channel whose namespace
+	// does not record presence.
+	ErrPresenceOff = errors.New("livegate: presence is off for this namespace")
+	// ErrBrokerUnavailable is wrapped by errors of Publish (and of the
+	// cluster-wide part of revocations and Disconnect) when the broker
+	// failed, e.g. because its server is unreachable.
+	ErrBrokerUnavailable = errors.New("livegate: broker unavailable")
+	// ErrEmptyFilter is returned by Disconnect for a filter with no field set.
+	ErrEmptyFilter = errors.New("livegate: empty disconnect filter")
 )
 
 // Error codes a handler may return through NewError; see docs/protocol.md.

@@ -26,7 +26,6 @@ import (
 	"github.com/livegate/livegate/internal/origin"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
-	"github.com/livegate/livegate/ratelimit"
 )
 
 // Gateway is a running livegate instance. It is an http.Handler that
@@ -39,7 +38,8 @@ type Gateway struct {
 	revocations auth.Revocations
 	broker      broker.Broker
 	ownBroker   bool
-	policies    *policy.Set
+	policies    atomic.Pointer[policy.Set]
+	nsMu        sync.Mutex // serialises SetNamespaces
 	events      audit.Sink
 	hub         *hub
 	acceptOpts  websocket.AcceptOptions
@@ -49,7 +49,15 @@ type Gateway struct {
 	csrf        *csrf.Protector
 	signer      *auth.Signer // nil when no signing key is configured
 	jsonLimits  jsonlimit.Limits
-	limits      *limiters
+	limits      atomic.Pointer[limiters]
+	limitsMu    sync.Mutex // serialises SetLimits
+	nodeID      string
+	control     broker.Control // nil: single node
+	presence    broker.Presence
+	// present holds the local subscriptions with a presence entry, which
+	// the presence loop refreshes.
+	presentMu sync.Mutex
+	present   map[*subscription]struct{}
 
 	handlersMu  sync.RWMutex
 	handlers    map[string]*registeredHandler
@@ -65,8 +73,9 @@ type Gateway struct {
 	nextID      atomic.Uint64
 	idBase      string
 
-	stopSweep context.CancelFunc
-	sweepDone chan struct{}
+	stopSweep    context.CancelFunc
+	sweepDone    chan struct{}
+	presenceDone chan struct{}
 }
 
 // sweeper is implemented by back ends that drop expired entries on demand.
@@ -93,7 +102,7 @@ func (g *Gateway) sweepLoop(ctx context.Context, targets []sweeper) {
 		case <-measure.C:
 			g.measureQueues()
 		case <-sweep.C:
-			n := g.limits.sweep(g.cfg.Now()) + g.sweepHandlerLimits()
+			n := g.limits.Load().sweep(g.cfg.Now()) + g.sweepHandlerLimits()
 			for _, s := range targets {
 				n += s.Sweep()
 			}
@@ -112,38 +121,42 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ps, err := policy.New(policy.Config{Namespaces: cfg.Namespaces, Roles: cfg.Roles})
+	ps, err := newPolicySet(cfg.Namespaces, cfg.Roles)
 	if err != nil {
-		return nil, fmt.Errorf("livegate: %w", err)
-	}
-	for _, ns := range cfg.Namespaces {
-		if ns.Publish.Mode == policy.ModeToken {
-			// publish carries no subscription token, so such a rule could
-			// only ever deny.
-			return nil, fmt.Errorf("livegate: config namespace %q: Publish cannot require a subscription token", ns.Name)
-		}
+		return nil, err
 	}
 	seed, err := auth.GenerateSecret(6)
 	if err != nil {
 		return nil, fmt.Errorf("livegate: %w", err)
 	}
+	if cfg.NodeID == "" {
+		node, err := auth.GenerateSecret(8)
+		if err != nil {
+			return nil, fmt.Errorf("livegate: %w", err)
+		}
+		cfg.NodeID = fmt.Sprintf("%x", node)
+	}
 	g := &Gateway{
 		cfg:      cfg,
 		replay:   cfg.ReplayStore,
 		broker:   cfg.Broker,
-		policies: ps,
 		events:   cfg.SecurityEvents,
 		handlers: make(map[string]*registeredHandler),
 		conns:    make(map[*conn]struct{}),
 		idBase:   fmt.Sprintf("%x", seed),
+		nodeID:   cfg.NodeID,
+		present:  make(map[*subscription]struct{}),
 	}
+	g.policies.Store(ps)
 	if err := g.setupHTTP(); err != nil {
 		return nil, err
 	}
 	g.jsonLimits = jsonlimit.Limits(cfg.JSONLimits)
-	if g.limits, err = newLimiters(cfg.Limits); err != nil {
+	lim, err := newLimiters(cfg.Limits, nil)
+	if err != nil {
 		return nil, err
 	}
+	g.limits.Store(lim)
 	// Everything that can fail is checked above; from here on New starts
 	// goroutines (JWKS refresh, sweeper), so it must not fail after them.
 	g.verifier, err = auth.NewVerifier(auth.VerifierConfig{
@@ -175,6 +188,18 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.hub = newHub(g.broker, cfg.Metrics, cfg.Now)
 	g.broker.SetHandler(g.hub)
+	if ctl, ok := g.broker.(broker.Control); ok {
+		g.control = ctl
+		ctl.SetControlHandler(g.handleControl)
+	}
+	g.presence = cfg.Presence
+	if g.presence == nil {
+		if p, ok := g.broker.(broker.Presence); ok {
+			g.presence = p
+		} else {
+			g.presence = broker.NewMemoryPresence(cfg.Now)
+		}
+	}
 	g.acceptOpts = websocket.AcceptOptions{
 		Subprotocols: []string{protocol.Subprotocol},
 		// The origin was checked by ServeHTTP with exact origin matching,
@@ -186,7 +211,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.acceptOpts.CompressionMode = websocket.CompressionNoContextTakeover
 	}
 	var targets []sweeper
-	for _, t := range []any{g.replay, g.revocations, g.broker} {
+	for _, t := range []any{g.replay, g.revocations, g.broker, g.presence} {
 		if s, ok := t.(sweeper); ok {
 			targets = append(targets, s)
 		}
@@ -194,6 +219,8 @@ func New(cfg Config) (*Gateway, error) {
 	sweepCtx, stop := context.WithCancel(context.Background())
 	g.stopSweep, g.sweepDone = stop, make(chan struct{})
 	go g.sweepLoop(sweepCtx, targets)
+	g.presenceDone = make(chan struct{})
+	go g.presenceLoop(sweepCtx)
 	return g, nil
 }
 
@@ -216,7 +243,7 @@ func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
 	}
 	rh := &registeredHandler{name: name, h: h, rate: o.rate, burst: o.burst}
 	if o.perUser != nil {
-		m, err := ratelimit.NewMemory(*o.perUser)
+		m, err := g.limits.Load().store.NewLimiter("handler_"+name, *o.perUser)
 		if err != nil {
 			return fmt.Errorf("livegate: handler %q: %w", name, err)
 		}
@@ -227,7 +254,7 @@ func (g *Gateway) Handle(name string, h Handler, opts ...HandleOption) error {
 		if a.Mode == policy.ModeDeny {
 			a.Mode = policy.ModeAuthenticated
 		}
-		guard, err := g.policies.CompileGuard(a)
+		guard, err := g.policies.Load().CompileGuard(a)
 		if err != nil {
 			return fmt.Errorf("livegate: handler %q: %w", name, err)
 		}
@@ -259,7 +286,7 @@ type Authorizer func(ctx context.Context, id auth.Identity, channel string) erro
 // Authorize adds an Authorizer for a configured namespace. Like Handle, it
 // may be called while the gateway serves; one per namespace.
 func (g *Gateway) Authorize(namespace string, az Authorizer) error {
-	if _, err := g.policies.Lookup(namespace + ":x"); err != nil {
+	if _, err := g.policies.Load().Lookup(namespace + ":x"); err != nil {
 		return fmt.Errorf("livegate: authorizer for %q: %w", namespace, err)
 	}
 	if az == nil {
@@ -320,7 +347,7 @@ func (g *Gateway) Publish(ctx context.Context, channel string, data any, opts ..
 		}
 		tenant = o.tenant
 	}
-	ns, internal, err := g.policies.Internal(channel, tenant)
+	ns, internal, err := g.policies.Load().Internal(channel, tenant)
 	switch {
 	case errors.Is(err, policy.ErrInvalidChannel):
 		return PublishResult{}, ErrInvalidChannel
@@ -361,7 +388,8 @@ func (g *Gateway) publish(ctx context.Context, channel string, raw []byte, ns po
 	})
 	if err != nil {
 		g.cfg.Metrics.BrokerError("publish")
-		return PublishResult{}, fmt.Errorf("livegate: publish: %w", err)
+		g.cfg.Logger.WarnContext(ctx, "broker publish failed", "err", err)
+		return PublishResult{}, fmt.Errorf("livegate: publish: %w: %w", ErrBrokerUnavailable, err)
 	}
 	g.cfg.Metrics.Published()
 	return PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
@@ -417,22 +445,33 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusServiceUnavailable, reason)
 		return
 	}
-	if reason, ok := g.admit(w, r, ip); !ok {
-		g.cfg.Metrics.RateLimited(reason)
-		reject(http.StatusTooManyRequests, reason)
+	refused, slot := g.admit(w, r, ip)
+	if refused != nil {
+		if refused.status == http.StatusTooManyRequests {
+			g.cfg.Metrics.RateLimited(refused.reason)
+		}
+		reject(refused.status, refused.reason)
 		return
+	}
+	releaseIP := func() {
+		if slot {
+			g.releaseIP(ip)
+		}
 	}
 	ws, err := websocket.Accept(w, r, &g.acceptOpts)
 	if err != nil {
-		g.releaseIP(ip)
+		releaseIP()
 		g.cfg.Metrics.UpgradeRefused("handshake")
 		g.cfg.Logger.DebugContext(r.Context(), "websocket accept failed", "err", err)
 		return
 	}
 	c := g.newConn(ws, ip, r.Header.Get("Origin"))
 	c.csrfCookie = g.csrf.CookieValue(r)
+	if g.cfg.ConnectHook != nil {
+		c.header = r.Header.Clone()
+	}
 	if !g.track(c) {
-		g.releaseIP(ip)
+		releaseIP()
 		g.cfg.Metrics.UpgradeRefused("closing")
 		_ = ws.Close(websocket.StatusCode(protocol.CloseGoingAway), protocol.CloseGoingAway.String())
 		return
@@ -442,7 +481,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// grown stack and the request it holds (about half the memory of an
 	// idle connection).
 	go func() {
-		defer g.releaseIP(ip)
+		defer releaseIP()
 		defer g.untrack(c)
 		c.serve()
 	}()
@@ -482,6 +521,29 @@ func (g *Gateway) sweepHandlerLimits() int {
 	return n
 }
 
+// newPolicySet validates namespaces and builds the policy set.
+func newPolicySet(namespaces []policy.NamespaceConfig, roles []policy.Role) (*policy.Set, error) {
+	ps, err := policy.New(policy.Config{Namespaces: namespaces, Roles: roles})
+	if err != nil {
+		return nil, fmt.Errorf("livegate: %w", err)
+	}
+	for _, ns := range namespaces {
+		if ns.Publish.Mode == policy.ModeToken {
+			// publish carries no subscription token, so such a rule could
+			// only ever deny.
+			return nil, fmt.Errorf("livegate: config namespace %q: Publish cannot require a subscription token", ns.Name)
+		}
+	}
+	return ps, nil
+}
+
+func counterLen(c any) int {
+	if l, ok := c.(interface{ Len() int }); ok {
+		return l.Len()
+	}
+	return 0
+}
+
 // Stats are counters of a gateway's state, for health checks and tests.
 type Stats struct {
 	// Connections open on this node.
@@ -502,7 +564,7 @@ func (g *Gateway) Stats() Stats {
 		Connections:  int(g.connCount.Load()),
 		QueuedBytes:  g.queuedBytes.Load(),
 		Swept:        g.swept.Load(),
-		ConnSlotKeys: g.limits.conns.Len(),
+		ConnSlotKeys: counterLen(g.limits.Load().conns),
 	}
 }
 
@@ -567,6 +629,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if !already {
 		g.stopSweep()
 		<-g.sweepDone
+		<-g.presenceDone
 		_ = g.verifier.Close()
 	}
 	if !already && g.ownBroker {

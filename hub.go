@@ -3,6 +3,7 @@ package livegate
 import (
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,9 @@ type subscription struct {
 	c       *conn
 	channel string
 	live    atomic.Bool
+	// presence and joinLeave are the namespace's settings when the
+	// subscription was made.
+	presence, joinLeave bool
 
 	mu      sync.Mutex
 	pending []pendingPush
@@ -65,6 +69,9 @@ type pendingPush struct {
 	frame  []byte
 	offset uint64
 	epoch  string
+	// notice frames (resubscribe, join, leave) are sent whatever the
+	// position.
+	notice bool
 }
 
 // maxPending bounds pushes held while a subscription recovers.
@@ -173,19 +180,73 @@ func (s *subscription) hold(frame []byte, offset uint64, epoch string) (sent boo
 	return false
 }
 
-// goLive queues reply, then the held pushes newer than pos, then lets
+// goLive queues reply (unless nil), then the held pushes newer than pos, then lets
 // pushes flow directly.
 func (s *subscription) goLive(reply []byte, pos broker.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.c.send(reply)
+	if reply != nil {
+		s.c.send(reply)
+	}
 	sent := 0
 	for _, p := range s.pending {
-		if (p.epoch != pos.Epoch || p.offset > pos.Offset) && s.c.send(p.frame) {
+		if (p.notice || p.epoch != pos.Epoch || p.offset > pos.Offset) && s.c.send(p.frame) {
 			sent++
 		}
 	}
 	s.c.g.cfg.Metrics.Delivered(sent)
 	s.pending = nil
 	s.live.Store(true)
+}
+
+// HandleLoss implements broker.LossHandler: the broker lost publications
+// of channel, so every local subscriber is asked to resubscribe with
+// "since" and recover (or learn that it cannot).
+func (h *hub) HandleLoss(channel string) {
+	frame := protocol.AppendResubscribePush(nil, policy.External(channel))
+	h.notice(channel, frame, nil)
+}
+
+// notice queues a frame that is not a publication (resubscribe, join,
+// leave) to the local subscribers of channel, except skip.
+func (h *hub) notice(channel string, frame []byte, skip *conn) {
+	sh := h.shard(channel)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for s := range sh.channels[channel] {
+		if s.c == skip {
+			continue
+		}
+		if s.live.Load() {
+			s.c.send(frame)
+			continue
+		}
+		s.mu.Lock()
+		if s.live.Load() {
+			s.mu.Unlock()
+			s.c.send(frame)
+			continue
+		}
+		if len(s.pending) < maxPending {
+			s.pending = append(s.pending, pendingPush{frame: frame, notice: true})
+		}
+		s.mu.Unlock()
+	}
+}
+
+// channelCounts returns the channels with local subscribers whose
+// internal name starts with prefix, with their subscriber counts.
+func (h *hub) channelCounts(prefix string) []ChannelInfo {
+	var out []ChannelInfo
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for ch, subs := range sh.channels {
+			if strings.HasPrefix(ch, prefix) {
+				out = append(out, ChannelInfo{Channel: ch, Subscribers: len(subs)})
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
 }

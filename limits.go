@@ -2,6 +2,7 @@ package livegate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,6 +37,11 @@ type Limits struct {
 	// defaults 10 and 30 a minute. Over them it answers 429.
 	TokensPerUser ratelimit.Rule
 	TokensPerIP   ratelimit.Rule
+	// Store makes the limiters, counters and cooldowns above; default
+	// ratelimit.MemoryStore{}, which keeps them in this process. A shared
+	// store makes the limits hold across nodes. When it fails, admission
+	// fails closed: upgrades get 503 with Retry-After, connects close 4500.
+	Store ratelimit.Store
 }
 
 // Default limits.
@@ -63,33 +69,48 @@ func (l *Limits) setDefaults() {
 	if l.Cooldown == 0 {
 		l.Cooldown = DefaultCooldown
 	}
+	if l.Store == nil {
+		l.Store = ratelimit.MemoryStore{}
+	}
 }
 
-// limiters are the gateway's live limit state.
+// limiters are the gateway's live limit state. SetLimits replaces the
+// whole value; the connection counter and cooldown are kept across
+// replacements, so slots held under the old limits are released to the
+// same counter.
 type limiters struct {
+	cfg   Limits
+	store ratelimit.Store
 	// nil when the limit is turned off
 	attemptsIP, attemptsUser ratelimit.Limiter
 	tokensUser, tokensIP     ratelimit.Limiter
-	conns                    *ratelimit.MemoryCounter
-	cooldown                 *ratelimit.MemoryCooldown
+	conns                    ratelimit.Counter
+	cooldown                 ratelimit.Cooldown
 }
 
-func newLimiters(l Limits) (*limiters, error) {
-	out := &limiters{conns: ratelimit.NewMemoryCounter(), cooldown: ratelimit.NewMemoryCooldown()}
+// newLimiters builds the limiters of l; prev, when not nil, lends its
+// counter and cooldown.
+func newLimiters(l Limits, prev *limiters) (*limiters, error) {
+	out := &limiters{cfg: l, store: l.Store}
+	if prev != nil {
+		out.conns, out.cooldown = prev.conns, prev.cooldown
+	} else {
+		out.conns, out.cooldown = l.Store.NewCounter("conns"), l.Store.NewCooldown("cooldown")
+	}
 	for _, x := range []struct {
-		name string
-		rule ratelimit.Rule
-		dst  *ratelimit.Limiter
+		name, key string
+		rule      ratelimit.Rule
+		dst       *ratelimit.Limiter
 	}{
-		{"AttemptsPerIP", l.AttemptsPerIP, &out.attemptsIP},
-		{"AttemptsPerUser", l.AttemptsPerUser, &out.attemptsUser},
-		{"TokensPerUser", l.TokensPerUser, &out.tokensUser},
-		{"TokensPerIP", l.TokensPerIP, &out.tokensIP},
+		{"AttemptsPerIP", "attempts_ip", l.AttemptsPerIP, &out.attemptsIP},
+		{"AttemptsPerUser", "attempts_user", l.AttemptsPerUser, &out.attemptsUser},
+		{"TokensPerUser", "tokens_user", l.TokensPerUser, &out.tokensUser},
+		{"TokensPerIP", "tokens_ip", l.TokensPerIP, &out.tokensIP},
 	} {
 		if disabled(x.rule) {
 			continue
 		}
-		m, err := ratelimit.NewMemory(x.rule)
+		m, err := l.Store.NewLimiter(x.key, x.rule)
 		if err != nil {
 			return nil, fmt.Errorf("livegate: config Limits.%s: %w", x.name, err)
 		}
@@ -101,73 +122,167 @@ func newLimiters(l Limits) (*limiters, error) {
 // disabled reports a rule turned off with a negative limit or rate.
 func disabled(r ratelimit.Rule) bool { return r.Limit < 0 || r.Rate < 0 }
 
-// sweep drops idle limiter records; it returns how many.
+// sweep drops idle records of the limit values that keep them in memory
+// (those with a Sweep method); it returns how many.
 func (l *limiters) sweep(now time.Time) int {
-	n := l.cooldown.Sweep(now)
-	for _, m := range []ratelimit.Limiter{l.attemptsIP, l.attemptsUser, l.tokensUser, l.tokensIP} {
-		if s, ok := m.(interface{ Sweep(time.Time) int }); ok {
-			n += s.Sweep(now)
-		}
+	n := 0
+	for _, m := range []any{l.cooldown, l.conns, l.attemptsIP, l.attemptsUser, l.tokensUser, l.tokensIP} {
+		n += sweepValue(m, now)
 	}
 	return n
 }
 
+// sweepValue calls v's Sweep method, whichever of the two usual forms it has.
+func sweepValue(v any, now time.Time) int {
+	switch s := v.(type) {
+	case interface{ Sweep(time.Time) int }:
+		return s.Sweep(now)
+	case interface{ Sweep() int }:
+		return s.Sweep()
+	}
+	return 0
+}
+
+// SetLimits replaces the gateway's limits without a restart. Open
+// connections stay; every check from now on uses the new limits (the
+// counts of rate limits start afresh). Limits.Store cannot change: a nil
+// Store keeps the current one, a different one is refused. Invalid limits
+// are refused and the current ones stay in force.
+func (g *Gateway) SetLimits(l Limits) error {
+	g.limitsMu.Lock()
+	defer g.limitsMu.Unlock()
+	cur := g.limits.Load()
+	if l.Store == nil {
+		l.Store = cur.store
+	} else if !sameStore(l.Store, cur.store) {
+		return errors.New("livegate: SetLimits cannot change Limits.Store")
+	}
+	l.setDefaults()
+	next, err := newLimiters(l, cur)
+	if err != nil {
+		return err
+	}
+	g.limits.Store(next)
+	return nil
+}
+
+func sameStore(a, b ratelimit.Store) (same bool) {
+	defer func() {
+		if recover() != nil { // incomparable dynamic types
+			same = false
+		}
+	}()
+	return a == b
+}
+
 // allow checks one limiter (nil: no limit), failing closed on errors.
 func allow(ctx context.Context, m ratelimit.Limiter, key string, now time.Time) ratelimit.Result {
-	if m == nil {
-		return ratelimit.Result{Allowed: true}
-	}
-	r, err := m.Allow(ctx, key, now)
-	if err != nil {
-		return ratelimit.Result{RetryAfter: time.Second}
-	}
+	r, _ := allowErr(ctx, m, key, now)
 	return r
 }
 
+// allowErr is allow that also returns the store's error, so callers can
+// tell a store failure (unavailable) from a limit hit.
+func allowErr(ctx context.Context, m ratelimit.Limiter, key string, now time.Time) (ratelimit.Result, error) {
+	if m == nil {
+		return ratelimit.Result{Allowed: true}, nil
+	}
+	r, err := m.Allow(ctx, key, now)
+	if err != nil {
+		return ratelimit.Result{RetryAfter: time.Second}, err
+	}
+	return r, nil
+}
+
+// admission is why admit refused an upgrade.
+type admission struct {
+	reason string
+	// status is 429 for a limit hit, 503 when a limit store failed.
+	status int
+}
+
+// storeRetryAfter is the Retry-After sent when a limit store fails.
+const storeRetryAfter = "5"
+
 // admit applies the pre-upgrade limits to a request from ip: cooldown,
-// attempts per IP, concurrent connections per IP. On success it holds one
-// connection slot for ip, which release gives back.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, ip string) (reason string, ok bool) {
+// attempts per IP, concurrent connections per IP. On success it reports
+// whether it holds one connection slot for ip, which releaseIP gives back.
+// A failing limit store refuses (fail closed) with 503.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, ip string) (refused *admission, slot bool) {
 	now := g.cfg.Now()
 	ctx := r.Context()
-	if wait, blocked, err := g.limits.cooldown.Blocked(ctx, ip, now); blocked || err != nil {
+	l := g.limits.Load()
+	storeFailed := func(reason string, err error) (*admission, bool) {
+		g.cfg.Logger.ErrorContext(ctx, "limit store", "limit", reason, "err", err)
+		w.Header().Set("Retry-After", storeRetryAfter)
+		return &admission{reason: reason + "_store", status: http.StatusServiceUnavailable}, false
+	}
+	wait, blocked, err := l.cooldown.Blocked(ctx, ip, now)
+	if err != nil {
+		return storeFailed("cooldown", err)
+	}
+	if blocked {
 		w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(wait), 10))
-		return "cooldown", false
+		return &admission{reason: "cooldown", status: http.StatusTooManyRequests}, false
 	}
-	if res := allow(ctx, g.limits.attemptsIP, "ip:"+ip, now); !res.Allowed {
+	res, err := allowErr(ctx, l.attemptsIP, "ip:"+ip, now)
+	if err != nil {
+		return storeFailed("attempts_ip", err)
+	}
+	if !res.Allowed {
 		ratelimit.SetHeaders(w.Header(), res)
-		return "attempts_ip", false
+		return &admission{reason: "attempts_ip", status: http.StatusTooManyRequests}, false
 	}
-	if max := g.cfg.Limits.ConnsPerIP; max > 0 {
-		if got, err := g.limits.conns.Acquire(ctx, "ip:"+ip, max); !got || err != nil {
-			w.Header().Set("Retry-After", "5")
-			return "conns_ip", false
+	if max := l.cfg.ConnsPerIP; max > 0 {
+		got, err := l.conns.Acquire(ctx, "ip:"+ip, max)
+		if err != nil {
+			return storeFailed("conns_ip", err)
 		}
+		if !got {
+			w.Header().Set("Retry-After", "5")
+			return &admission{reason: "conns_ip", status: http.StatusTooManyRequests}, false
+		}
+		return nil, true
 	}
-	return "", true
+	return nil, false
 }
 
 // releaseIP gives back the connection slot admit took.
 func (g *Gateway) releaseIP(ip string) {
-	if g.cfg.Limits.ConnsPerIP > 0 {
-		_ = g.limits.conns.Release(context.Background(), "ip:"+ip)
-	}
+	_ = g.limits.Load().conns.Release(context.Background(), "ip:"+ip)
 }
 
 // admitUser applies the per-user limits at connect. On success with a
-// per-user cap it holds a slot, released when the connection ends.
+// per-user cap it holds a slot, released when the connection ends. A
+// failing limit store closes the connection 4500 (fail closed).
 func (c *conn) admitUser(user string) bool {
 	g := c.g
+	l := g.limits.Load()
 	key := "u:" + c.identity().Tenant + "/" + user
-	if res := allow(c.ctx, g.limits.attemptsUser, key, g.cfg.Now()); !res.Allowed {
+	storeFailed := func(reason string, err error) bool {
+		g.cfg.Logger.Error("limit store", "limit", reason, "err", err)
+		c.event(audit.TypeAuthFailed, audit.SeverityCritical, reason+"_store", "")
+		c.refuse = "store"
+		c.close(protocol.CloseInternal)
+		return false
+	}
+	res, err := allowErr(c.ctx, l.attemptsUser, key, g.cfg.Now())
+	if err != nil {
+		return storeFailed("attempts_user", err)
+	}
+	if !res.Allowed {
 		c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "attempts_user", "")
 		g.cfg.Metrics.RateLimited("attempts_user")
 		c.refuse = "attempts_user"
 		c.close(protocol.CloseRateLimited)
 		return false
 	}
-	if max := g.cfg.Limits.ConnsPerUser; max > 0 {
-		if got, err := g.limits.conns.Acquire(c.ctx, key, max); !got || err != nil {
+	if max := l.cfg.ConnsPerUser; max > 0 {
+		got, err := l.conns.Acquire(c.ctx, key, max)
+		if err != nil {
+			return storeFailed("conns_user", err)
+		}
+		if !got {
 			c.event(audit.TypeRateLimitKick, audit.SeverityWarning, "conns_user", "")
 			g.cfg.Metrics.RateLimited("conns_user")
 			c.refuse = "conns_user"
@@ -180,18 +295,27 @@ func (c *conn) admitUser(user string) bool {
 }
 
 // allowTokenIssue limits token issuance per user and per IP.
-func (g *Gateway) allowTokenIssue(ctx context.Context, h http.Header, tenant, user, ip string) bool {
+// It returns 0 when issuance may go ahead, else the HTTP status to answer:
+// 429 over a limit, 503 when the limit store failed.
+func (g *Gateway) allowTokenIssue(ctx context.Context, h http.Header, tenant, user, ip string) int {
 	now := g.cfg.Now()
+	l := g.limits.Load()
 	for _, x := range []struct {
 		m   ratelimit.Limiter
 		key string
-	}{{g.limits.tokensUser, "u:" + tenant + "/" + user}, {g.limits.tokensIP, "ip:" + ip}} {
-		if res := allow(ctx, x.m, x.key, now); !res.Allowed {
+	}{{l.tokensUser, "u:" + tenant + "/" + user}, {l.tokensIP, "ip:" + ip}} {
+		res, err := allowErr(ctx, x.m, x.key, now)
+		if err != nil {
+			g.cfg.Logger.ErrorContext(ctx, "limit store", "limit", "token_issue", "err", err)
+			h.Set("Retry-After", storeRetryAfter)
+			return http.StatusServiceUnavailable
+		}
+		if !res.Allowed {
 			ratelimit.SetHeaders(h, res)
-			return false
+			return http.StatusTooManyRequests
 		}
 	}
-	return true
+	return 0
 }
 
 func ceilSeconds(d time.Duration) int64 {

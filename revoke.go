@@ -18,7 +18,10 @@ import (
 var ErrEmptyID = errors.New("livegate: empty id")
 
 // RevokeSession makes every token bound to the application session sid
-// unusable and closes the session's live connections with 4403. The
+// unusable and closes the session's live connections with 4403 — on every
+// node when the broker implements broker.Control (an error wrapping
+// ErrBrokerUnavailable then means the revocation was recorded and applied
+// here, but other nodes may not have closed their connections). The
 // revocation is kept for MaxTokenLifetime, longer than any token it could
 // apply to.
 func (g *Gateway) RevokeSession(ctx context.Context, sid string) (int, error) {
@@ -28,11 +31,13 @@ func (g *Gateway) RevokeSession(ctx context.Context, sid string) (int, error) {
 	if err := g.revocations.RevokeSession(ctx, sid, g.revocationUntil()); err != nil {
 		return 0, fmt.Errorf("livegate: revoke session: %w", err)
 	}
-	return g.closeMatching("session_revoked", func(id auth.Identity) bool { return id.Session == sid }), nil
+	n := g.closeMatching("session_revoked", func(id auth.Identity) bool { return id.Session == sid })
+	return n, g.broadcast(ctx, controlMessage{Type: ctlRevokeSession, Session: sid})
 }
 
 // RevokeUser makes every token issued to user sub so far unusable and
-// closes the user's live connections with 4403. Tokens issued afterwards
+// closes the user's live connections with 4403, on every node as for
+// RevokeSession. Tokens issued afterwards
 // (a new login) work.
 func (g *Gateway) RevokeUser(ctx context.Context, sub string) (int, error) {
 	if sub == "" {
@@ -41,11 +46,13 @@ func (g *Gateway) RevokeUser(ctx context.Context, sub string) (int, error) {
 	if err := g.revocations.RevokeUser(ctx, sub, g.cfg.Now(), g.revocationUntil()); err != nil {
 		return 0, fmt.Errorf("livegate: revoke user: %w", err)
 	}
-	return g.closeMatching("user_revoked", func(id auth.Identity) bool { return id.User == sub }), nil
+	n := g.closeMatching("user_revoked", func(id auth.Identity) bool { return id.User == sub })
+	return n, g.broadcast(ctx, controlMessage{Type: ctlRevokeUser, User: sub})
 }
 
 // RevokeToken makes the token with id jti unusable and closes the live
-// connection it opened (or last refreshed) with 4403.
+// connection it opened (or last refreshed) with 4403, on every node as for
+// RevokeSession.
 func (g *Gateway) RevokeToken(ctx context.Context, jti string) (int, error) {
 	if jti == "" {
 		return 0, ErrEmptyID
@@ -53,7 +60,8 @@ func (g *Gateway) RevokeToken(ctx context.Context, jti string) (int, error) {
 	if err := g.revocations.RevokeToken(ctx, jti, g.revocationUntil()); err != nil {
 		return 0, fmt.Errorf("livegate: revoke token: %w", err)
 	}
-	return g.closeMatching("token_revoked", func(id auth.Identity) bool { return id.TokenID == jti }), nil
+	n := g.closeMatching("token_revoked", func(id auth.Identity) bool { return id.TokenID == jti })
+	return n, g.broadcast(ctx, controlMessage{Type: ctlRevokeToken, Token: jti})
 }
 
 func (g *Gateway) revocationUntil() time.Time {

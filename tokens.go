@@ -58,9 +58,14 @@ func (g *Gateway) TokenHandler(identify func(*http.Request) (auth.Identity, erro
 			deny(http.StatusUnauthorized, audit.TypeTokenDenied, "identify", "")
 			return
 		}
-		if !g.allowTokenIssue(r.Context(), w.Header(), id.Tenant, id.User, ip) {
+		switch status := g.allowTokenIssue(r.Context(), w.Header(), id.Tenant, id.User, ip); status {
+		case 0:
+		case http.StatusServiceUnavailable:
+			deny(status, audit.TypeRateLimited, "token_issue_store", id.User)
+			return
+		default:
 			g.cfg.Metrics.RateLimited("token_issue")
-			deny(http.StatusTooManyRequests, audit.TypeRateLimited, "token_issue", id.User)
+			deny(status, audit.TypeRateLimited, "token_issue", id.User)
 			return
 		}
 		if g.signer == nil {

@@ -723,7 +723,10 @@ func (c *Client) removeSub(s *Subscription) {
 
 // deliver routes a push to its channel's subscription; pushes for
 // channels without one are dropped.
-func (c *Client) deliver(p *protocol.Push) {
+// A resubscribe push makes the client resubscribe from the last position
+// (on another goroutine); join and leave pushes go to the subscription's
+// WithJoinLeave callback.
+func (c *Client) deliver(sess *session, p *protocol.Push) {
 	c.mu.Lock()
 	s := c.subs[p.Channel]
 	c.mu.Unlock()
@@ -731,5 +734,30 @@ func (c *Client) deliver(p *protocol.Push) {
 		c.log.Debug("push for unknown channel dropped", "channel", p.Channel)
 		return
 	}
-	s.deliver(Push{Channel: p.Channel, Offset: p.Offset, Epoch: p.Epoch, Data: p.Data})
+	switch {
+	case p.Resubscribe:
+		c.log.Info("server asked to resubscribe", "channel", p.Channel)
+		sess.goResync(s)
+	case p.Join != nil:
+		s.presenceEvent(PresenceEvent{Join: true, Conn: p.Join.Conn, User: p.Join.User})
+	case p.Leave != nil:
+		s.presenceEvent(PresenceEvent{Conn: p.Leave.Conn, User: p.Leave.User})
+	default:
+		s.deliver(Push{Channel: p.Channel, Offset: p.Offset, Epoch: p.Epoch, Data: p.Data})
+	}
+}
+
+// Presence returns the connections present in channel, which the client
+// must be subscribed to in a namespace that records presence (otherwise
+// the error wraps a *protocol.Error with code forbidden).
+func (c *Client) Presence(ctx context.Context, channel string) ([]protocol.PresenceClient, error) {
+	raw, err := c.do(ctx, protocol.MethodPresence, protocol.PresenceParams{Channel: channel}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: presence %q: %w", channel, err)
+	}
+	var res protocol.PresenceResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("client: decode presence result: %w", err)
+	}
+	return res.Clients, nil
 }

@@ -196,7 +196,7 @@ func (s *session) handle(b []byte) {
 		return
 	}
 	if f.Push != nil {
-		s.c.deliver(f.Push)
+		s.c.deliver(s, f.Push)
 		return
 	}
 	if f.ID == 0 {
@@ -396,5 +396,46 @@ func (s *session) goUnsubscribe(channel string) {
 		if err != nil {
 			c.log.Debug("undoing abandoned subscribe failed", "channel", channel, "err", err)
 		}
+	}()
+}
+
+// goResync answers a resubscribe push for sub from a goroutine owned by
+// the session: unsubscribe, then subscribe again from the last position
+// delivered, so the server recovers what was lost (or says it cannot).
+func (s *session) goResync(sub *Subscription) {
+	c := s.c
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		if !sub.lockOp(s.ctx) {
+			return
+		}
+		sub.mu.Lock()
+		skip := sub.gone || sub.sess != s
+		sub.mu.Unlock()
+		if skip {
+			sub.unlockOp()
+			return
+		}
+		_, err := s.call(s.ctx, protocol.MethodUnsubscribe, protocol.UnsubscribeParams{Channel: sub.channel}, nil)
+		if err == nil {
+			sub.mu.Lock()
+			sub.sess = nil // makes resubscribe subscribe on this session
+			sub.mu.Unlock()
+		}
+		sub.unlockOp()
+		if err != nil {
+			// The connection ended (the next one resubscribes anyway) or
+			// the server refused; nothing more to do here.
+			c.log.Debug("resync unsubscribe failed", "channel", sub.channel, "err", err)
+			return
+		}
+		c.resubscribe(s, sub)
 	}()
 }

@@ -26,8 +26,25 @@ type Push struct {
 type SubscribeOption func(*subscribeOptions)
 
 type subscribeOptions struct {
-	reset func()
-	since *protocol.StreamPosition
+	reset     func()
+	since     *protocol.StreamPosition
+	joinLeave func(PresenceEvent)
+}
+
+// PresenceEvent is a connection joining or leaving a channel, in
+// namespaces with join/leave notices.
+type PresenceEvent struct {
+	// Join is true for a join, false for a leave.
+	Join bool
+	// Conn and User name the connection.
+	Conn, User string
+}
+
+// WithJoinLeave sets fn to be called, on the reader goroutine, when
+// another connection joins or leaves the channel (namespaces with
+// join/leave notices only). It must not block.
+func WithJoinLeave(fn func(PresenceEvent)) SubscribeOption {
+	return func(o *subscribeOptions) { o.joinLeave = fn }
 }
 
 // WithRecoveryReset sets fn to be called when publications were lost: a
@@ -61,6 +78,7 @@ type Subscription struct {
 	channel string
 	onPush  func(Push)
 	onReset func()
+	onJoin  func(PresenceEvent)
 	// op serialises the subscription's commands (resubscribe and
 	// unsubscribe); it is taken with a context.
 	op chan struct{}
@@ -94,6 +112,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, onPush func(Push
 		channel: channel,
 		onPush:  onPush,
 		onReset: o.reset,
+		onJoin:  o.joinLeave,
 		op:      make(chan struct{}, 1),
 	}
 	c.mu.Lock()
@@ -244,4 +263,14 @@ func (s *Subscription) deliver(p Push) {
 		}
 	}
 	s.onPush(p)
+}
+
+// presenceEvent calls the WithJoinLeave callback, if any.
+func (s *Subscription) presenceEvent(e PresenceEvent) {
+	s.mu.Lock()
+	gone := s.gone
+	s.mu.Unlock()
+	if !gone && s.onJoin != nil {
+		s.onJoin(e)
+	}
 }

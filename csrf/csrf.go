@@ -83,7 +83,7 @@ func (p *Protector) Token(w http.ResponseWriter, r *http.Request) (string, error
 		return "", fmt.Errorf("csrf: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(raw[:]) + "." + p.mac(raw[:])
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- always HttpOnly and SameSite=Strict; Secure when the deployment is HTTPS (Options.Secure)
 		Name:     p.cookie,
 		Value:    tok,
 		Path:     "/",

@@ -28,10 +28,10 @@ const (
 	ReasonOrigin = "origin not allowed"
 	// ReasonTokenMissing: no token in the header or form field, or no CSRF
 	// cookie to check it against.
-	ReasonTokenMissing = "csrf token missing"
+	ReasonTokenMissing = "csrf token missing" // #nosec G101 -- an error reason, not a credential
 	// ReasonTokenInvalid: the token does not match the cookie or its MAC
 	// does not verify.
-	ReasonTokenInvalid = "csrf token invalid"
+	ReasonTokenInvalid = "csrf token invalid" // #nosec G101 -- an error reason, not a credential
 	// ReasonFormTooLarge: the form body exceeds MaxFormBytes (answered with
 	// 413 Request Entity Too Large).
 	ReasonFormTooLarge = "form body too large"

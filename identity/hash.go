@@ -196,7 +196,7 @@ func parsePHC(s string) (p Params, salt, key []byte, err error) {
 	if vals[0] > maxMemory || vals[1] > maxTime || vals[2] > maxThreads {
 		return Params{}, nil, nil, fmt.Errorf("%w: m=%d,t=%d,p=%d", ErrParams, vals[0], vals[1], vals[2])
 	}
-	p = Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])}
+	p = Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])} // #nosec G115 -- range-checked just above
 
 	if len(parts[4]) > b64.EncodedLen(maxSaltLen) || len(parts[5]) > b64.EncodedLen(maxKeyLen) {
 		return Params{}, nil, nil, fmt.Errorf("%w: salt or hash too long", ErrParams)
@@ -207,7 +207,7 @@ func parsePHC(s string) (p Params, salt, key []byte, err error) {
 	if key, err = b64.DecodeString(parts[5]); err != nil {
 		return Params{}, nil, nil, fmt.Errorf("%w: hash: %v", ErrMalformed, err)
 	}
-	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key)) // #nosec G115 -- decoded from strings capped above at maxSaltLen and maxKeyLen
 	if err := p.validate(); err != nil {
 		return Params{}, nil, nil, err
 	}

@@ -98,7 +98,7 @@ func (m *Manager) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrClosed):
 		reply(w, http.StatusServiceUnavailable, errorReply{"unavailable"})
 	default:
-		m.log.Error("ops: "+action, "op", logsafe.String(id), "err", logsafe.String(err.Error()))
+		m.log.Error("ops: "+action, "op", logsafe.String(id), "err", logsafe.String(err.Error())) // #nosec G706 -- action is "cancel" or "restart"; the rest passes logsafe
 		reply(w, http.StatusInternalServerError, errorReply{"internal"})
 	}
 }
@@ -136,5 +136,5 @@ func reply(w http.ResponseWriter, code int, v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	json.NewEncoder(w).Encode(v) // #nosec G104 -- the status is sent; a failed write means the client left
 }

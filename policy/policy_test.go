@@ -85,3 +85,17 @@ func TestNewSetRejectsBadNamespaces(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinLeaveRequiresPresence(t *testing.T) {
+	t.Parallel()
+	if _, err := policy.NewSet(policy.NamespaceConfig{Name: "room", JoinLeave: true}); err == nil {
+		t.Fatal("JoinLeave without Presence accepted")
+	}
+	s, err := policy.NewSet(policy.NamespaceConfig{Name: "room", Presence: true, JoinLeave: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns, err := s.Lookup("room:a"); err != nil || !ns.Presence || !ns.JoinLeave {
+		t.Fatalf("Lookup = %+v, %v", ns, err)
+	}
+}

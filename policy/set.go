@@ -31,6 +31,13 @@ type NamespaceConfig struct {
 	// HistoryTTL is how long an idle channel's history is kept. Zero: the
 	// broker's default.
 	HistoryTTL time.Duration
+	// Presence records which connections are subscribed to each channel
+	// of the namespace, which subscribers may list with the "presence"
+	// command. Default false.
+	Presence bool
+	// JoinLeave sends subscribers a push when a connection joins or
+	// leaves the channel. It requires Presence. Default false.
+	JoinLeave bool
 }
 
 // Config is the whole authorization policy.
@@ -87,6 +94,9 @@ func New(cfg Config) (*Set, error) {
 		}
 		if n.HistorySize < 0 || n.HistoryTTL < 0 {
 			return nil, fmt.Errorf("policy: namespace %q: negative history setting", n.Name)
+		}
+		if n.JoinLeave && !n.Presence {
+			return nil, fmt.Errorf("policy: namespace %q: JoinLeave requires Presence", n.Name)
 		}
 		c := &namespace{}
 		if c.sub, err = s.compileAccess(n.Subscribe, true); err != nil {

@@ -17,7 +17,7 @@ import (
 // package so that a method added there without a test shows up here.
 var knownMethods = map[string]bool{
 	"connect": true, "subscribe": true, "unsubscribe": true, "event": true, "publish": true,
-	"refresh": true, "join": true, "view": true, "leave": true,
+	"refresh": true, "join": true, "view": true, "leave": true, "presence": true,
 }
 
 // frameSeeds are well-formed frames for every method plus the malformed
@@ -32,6 +32,8 @@ var frameSeeds = []string{
 	`{"id":7,"method":"join","params":{"view":"counter","session":"s","csrf":"c","params":{"room":"a"}}}`,
 	`{"id":8,"method":"view","params":{"ref":"v1","name":"inc","payload":{"by":1},"csrf":"c"}}`,
 	`{"id":9,"method":"leave","params":{"ref":"v1"}}`,
+	`{"id":10,"method":"presence","params":{"channel":"room:lobby"}}`,
+	`{"id":11,"method":"connect","params":{"data":{"room":"a"}}}`,
 	`{"id":18446744073709551615,"method":"unsubscribe"}`,
 	`{"id":18446744073709551616,"method":"connect"}`,
 	`{"id":0,"method":"connect"}`,
@@ -213,6 +215,8 @@ func clientFrameViaCommand(frame []byte) (protocol.ClientFrame, error) {
 		p = &protocol.ViewParams{}
 	case "leave":
 		p = &protocol.LeaveParams{}
+	case "presence":
+		p = &protocol.PresenceParams{}
 	default:
 		return protocol.ClientFrame{}, errors.New("no params type for " + cmd.Method)
 	}
@@ -221,7 +225,7 @@ func clientFrameViaCommand(frame []byte) (protocol.ClientFrame, error) {
 	}
 	switch p := p.(type) {
 	case *protocol.ConnectParams:
-		c.Token = p.Token
+		c.Token, c.Data = p.Token, p.Data
 	case *protocol.RefreshParams:
 		c.Token = p.Token
 	case *protocol.SubscribeParams:
@@ -246,6 +250,8 @@ func clientFrameViaCommand(frame []byte) (protocol.ClientFrame, error) {
 		c.Ref, c.Name, c.Payload, c.CSRF = p.Ref, p.Name, p.Payload, p.CSRF
 	case *protocol.LeaveParams:
 		c.Ref = p.Ref
+	case *protocol.PresenceParams:
+		c.Channel = p.Channel
 	}
 	return c, nil
 }
@@ -254,7 +260,7 @@ func clientFrameViaCommand(frame []byte) (protocol.ClientFrame, error) {
 // is set, or returns "".
 func foreignFields(c protocol.ClientFrame) string {
 	takes := map[string]string{
-		"connect":     "token",
+		"connect":     "token data",
 		"refresh":     "token",
 		"subscribe":   "channel token since",
 		"unsubscribe": "channel",
@@ -263,6 +269,7 @@ func foreignFields(c protocol.ClientFrame) string {
 		"join":        "view session csrf params",
 		"view":        "ref name payload csrf",
 		"leave":       "ref",
+		"presence":    "channel",
 	}[c.Method]
 	set := map[string]bool{
 		"token": c.Token != "", "channel": c.Channel != "", "since": c.Since != nil,

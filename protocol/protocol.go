@@ -25,7 +25,13 @@ const (
 	MethodJoin  = "join"
 	MethodView  = "view"
 	MethodLeave = "leave"
+	// MethodPresence lists the connections present in a channel the
+	// connection is subscribed to.
+	MethodPresence = "presence"
 )
+
+// MaxConnectData is the largest "data" a connect may carry, in bytes.
+const MaxConnectData = 4 << 10
 
 // ErrMalformed reports a frame that is not a well-formed v1 command.
 var ErrMalformed = errors.New("protocol: malformed frame")
@@ -42,7 +48,12 @@ type Command struct {
 
 // ConnectParams are the parameters of "connect".
 type ConnectParams struct {
-	Token string `json:"token"`
+	// Token is the connect token; it may be absent only when the gateway
+	// has a connect hook that accepts connections without one.
+	Token string `json:"token,omitempty"`
+	// Data is an optional JSON value (at most MaxConnectData bytes) handed
+	// to the gateway's connect hook; without a hook it is ignored.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // StreamPosition identifies a point in a channel's stream.
@@ -91,6 +102,25 @@ type ConnectResult struct {
 	Expires int64 `json:"expires"`
 	// Ping is the server's ping interval in seconds.
 	Ping int `json:"ping"`
+	// Channels are the channels the server subscribed the connection to
+	// at connect, by name, with each one's stream position.
+	Channels map[string]StreamPosition `json:"channels,omitempty"`
+}
+
+// PresenceParams are the parameters of "presence".
+type PresenceParams struct {
+	Channel string `json:"channel"`
+}
+
+// PresenceClient is one connection present in a channel.
+type PresenceClient struct {
+	Conn string `json:"conn"`
+	User string `json:"user"`
+}
+
+// PresenceResult is the result of a successful "presence".
+type PresenceResult struct {
+	Clients []PresenceClient `json:"clients"`
 }
 
 // Publication is one message of a channel's stream, as carried in a
@@ -143,12 +173,28 @@ type Reply struct {
 	Error  *Error          `json:"error,omitempty"`
 }
 
-// Push is a server initiated message on a channel.
+// Push is a server initiated message on a channel: a publication, or,
+// when one of Resubscribe, Join and Leave is set, a notice about the
+// channel that carries no publication (and no offset, epoch or data).
 type Push struct {
 	Channel string          `json:"channel"`
 	Offset  uint64          `json:"offset"`
 	Epoch   string          `json:"epoch"`
 	Data    json.RawMessage `json:"data"`
+	// Resubscribe asks the client to unsubscribe and subscribe again with
+	// "since" set to the last position it processed: publications may
+	// have been lost on the server side.
+	Resubscribe bool `json:"resubscribe,omitempty"`
+	// Join and Leave announce a connection entering or leaving the
+	// channel (namespaces with join/leave notices only).
+	Join  *PresenceClient `json:"join,omitempty"`
+	Leave *PresenceClient `json:"leave,omitempty"`
+}
+
+// IsPublication reports whether p carries a publication rather than a
+// notice.
+func (p *Push) IsPublication() bool {
+	return !p.Resubscribe && p.Join == nil && p.Leave == nil
 }
 
 // ServerFrame is any server to client frame: a reply (ID set), a push, a
@@ -176,7 +222,7 @@ func DecodeCommand(frame []byte) (Command, error) {
 	}
 	switch c.Method {
 	case MethodConnect, MethodSubscribe, MethodUnsubscribe, MethodEvent, MethodPublish, MethodRefresh,
-		MethodJoin, MethodView, MethodLeave:
+		MethodJoin, MethodView, MethodLeave, MethodPresence:
 	default:
 		return Command{}, fmt.Errorf("%w: unknown method", ErrMalformed)
 	}
@@ -253,6 +299,30 @@ func AppendPush(dst []byte, channel string, offset uint64, epoch string, data []
 	return append(dst, "}}"...)
 }
 
+// AppendResubscribePush appends the encoding of a push asking the client
+// to resubscribe to channel with "since".
+func AppendResubscribePush(dst []byte, channel string) []byte {
+	dst = append(dst, `{"push":{"channel":`...)
+	dst = appendQuoted(dst, channel)
+	return append(dst, `,"resubscribe":true}}`...)
+}
+
+// AppendPresencePush appends the encoding of a join (join true) or leave
+// push for channel.
+func AppendPresencePush(dst []byte, channel string, join bool, c PresenceClient) []byte {
+	dst = append(dst, `{"push":{"channel":`...)
+	dst = appendQuoted(dst, channel)
+	if join {
+		dst = append(dst, `,"join":{"conn":`...)
+	} else {
+		dst = append(dst, `,"leave":{"conn":`...)
+	}
+	dst = appendQuoted(dst, c.Conn)
+	dst = append(dst, `,"user":`...)
+	dst = appendQuoted(dst, c.User)
+	return append(dst, "}}}"...)
+}
+
 // PushSize returns the exact encoded length of a push frame, so callers
 // can refuse oversize messages before encoding.
 func PushSize(channel string, offset uint64, epoch string, data []byte) int {
@@ -299,14 +369,14 @@ type ClientFrame struct {
 	Method string
 	// Token: connect, refresh, subscribe (optional subscription token).
 	Token string
-	// Channel: subscribe, unsubscribe, publish.
+	// Channel: subscribe, unsubscribe, publish, presence.
 	Channel string
 	// Since: subscribe (optional).
 	Since *StreamPosition
 	// Name and Payload: event. Payload is nil when absent.
 	Name    string
 	Payload json.RawMessage
-	// Data: publish; nil when absent.
+	// Data: publish, connect (optional); nil when absent.
 	Data json.RawMessage
 	// View, Session and Params: join. Params is nil when absent or null;
 	// otherwise it is a JSON object.
@@ -362,7 +432,7 @@ const (
 const stringParams = pToken | pChannel | pName | pView | pSession | pCSRF | pRef
 
 var methodParams = map[string]uint64{
-	MethodConnect:     pToken,
+	MethodConnect:     pToken | pData,
 	MethodRefresh:     pToken,
 	MethodSubscribe:   pChannel | pToken | pSince,
 	MethodUnsubscribe: pChannel,
@@ -371,6 +441,7 @@ var methodParams = map[string]uint64{
 	MethodJoin:        pView | pSession | pCSRF | pParams,
 	MethodView:        pRef | pName | pPayload | pCSRF,
 	MethodLeave:       pRef,
+	MethodPresence:    pChannel,
 }
 
 // DecodeClientFrame decodes one client frame and its parameters in a

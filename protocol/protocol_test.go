@@ -183,11 +183,11 @@ func TestDecodeClientFrame(t *testing.T) {
 func TestParamBits(t *testing.T) {
 	t.Parallel()
 	takes := map[string][]string{
-		"token": {"connect", "refresh", "subscribe"}, "channel": {"subscribe", "unsubscribe", "publish"},
-		"since": {"subscribe"}, "name": {"event", "view"}, "payload": {"event", "view"}, "data": {"publish"},
+		"token": {"connect", "refresh", "subscribe"}, "channel": {"subscribe", "unsubscribe", "publish", "presence"},
+		"since": {"subscribe"}, "name": {"event", "view"}, "payload": {"event", "view"}, "data": {"publish", "connect"},
 		"view": {"join"}, "session": {"join"}, "csrf": {"join", "view"}, "params": {"join"}, "ref": {"view", "leave"},
 	}
-	methods := []string{"connect", "refresh", "subscribe", "unsubscribe", "event", "publish", "join", "view", "leave"}
+	methods := []string{"connect", "refresh", "subscribe", "unsubscribe", "event", "publish", "join", "view", "leave", "presence"}
 	for param, ms := range takes {
 		value := `"x"`
 		switch param {
@@ -213,5 +213,34 @@ func BenchmarkDecodeClientFrame(b *testing.B) {
 		if _, err := protocol.DecodeClientFrame(frame); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestNoticePushes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		frame []byte
+		check func(p *protocol.Push) bool
+	}{
+		{protocol.AppendResubscribePush(nil, "room:a<b>"), func(p *protocol.Push) bool { return p.Resubscribe && p.Channel == "room:a<b>" }},
+		{protocol.AppendPresencePush(nil, "room:a", true, protocol.PresenceClient{Conn: "c1", User: "u\"1"}),
+			func(p *protocol.Push) bool {
+				return p.Join != nil && p.Join.User == "u\"1" && p.Join.Conn == "c1" && p.Leave == nil
+			}},
+		{protocol.AppendPresencePush(nil, "room:a", false, protocol.PresenceClient{Conn: "c2", User: "bob"}),
+			func(p *protocol.Push) bool { return p.Leave != nil && p.Leave.Conn == "c2" && p.Join == nil }},
+	} {
+		var f protocol.ServerFrame
+		if err := json.Unmarshal(tc.frame, &f); err != nil {
+			t.Fatalf("%s: %v", tc.frame, err)
+		}
+		if f.Push == nil || !tc.check(f.Push) || f.Push.IsPublication() {
+			t.Fatalf("%s decoded to %+v", tc.frame, f.Push)
+		}
+	}
+	var f protocol.ServerFrame
+	_ = json.Unmarshal(protocol.AppendPush(nil, "room:a", 1, "e", []byte(`1`)), &f)
+	if !f.Push.IsPublication() {
+		t.Fatal("publication push not recognised")
 	}
 }

@@ -66,7 +66,7 @@ func NewMemory(rule Rule) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Memory{rule: rule, limit: uint32(rule.Limit)}
+	m := &Memory{rule: rule, limit: uint32(rule.Limit)} // #nosec G115 -- normalize keeps Limit in [1, MaxInt32]
 	switch rule.Strategy {
 	case TokenBucket:
 		m.buckets = newTable[bucketState]()

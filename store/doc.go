@@ -42,6 +42,9 @@
 //	operation_swap    (op_id, target, html) -- latest swap per element; cascade-deleted
 //	audit_events      (id AUTOINCREMENT, at, type, severity, user, session,
 //	                   tenant, ip, conn, reason, request, detail)  -- DB.Audit
+//	api_keys          (id PRIMARY KEY, name, hash, scopes, tenant, created_at,
+//	                   expires_at, revoked_at, last_used_at)  -- DB.APIKeys; SHA-256
+//	                   of each key, never its text
 //
 // Finished operations are deleted by ops.Manager.Sweep after its retention
 // (Operations.DeleteFinishedBefore), not by Sweep.

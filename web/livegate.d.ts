@@ -81,6 +81,8 @@ export interface ConnectResult {
   expires: number;
   /** The server's ping interval in seconds. */
   ping: number;
+  /** Channels the server subscribed the connection to at connect, with their stream positions. */
+  channels?: Record<string, {offset: number; epoch: string}>;
   [key: string]: unknown;
 }
 
@@ -126,6 +128,21 @@ export interface SubscribeOptions {
   onReset?: ResetHandler;
   /** Returns a subscription token for namespaces that need one. */
   getToken?: (channel: string) => string | Promise<string>;
+  /** Called when another connection joins or leaves the channel (namespaces with join/leave notices). */
+  onJoinLeave?: (event: JoinLeaveEvent) => void;
+}
+
+/** A connection joining (join true) or leaving a channel. */
+export interface JoinLeaveEvent {
+  join: boolean;
+  conn: string;
+  user: string;
+}
+
+/** One connection present in a channel. */
+export interface PresenceClient {
+  conn: string;
+  user: string;
 }
 
 /** Information given with a "state" event; code and reason after a close. */
@@ -325,6 +342,8 @@ export declare class Client {
 
   /** Subscribes to channel with recovery; resolves with the first subscribe result. */
   subscribe(channel: string, onPush: PushHandler, onReset?: ResetHandler | SubscribeOptions): Promise<SubscribeResult>;
+  /** Lists the connections present in a channel this client is subscribed to (presence namespaces only). */
+  presence(channel: string): Promise<PresenceClient[]>;
 
   /** Unsubscribes; resolves with {} once the server confirmed. */
   unsubscribe(channel: string): Promise<Record<string, never>>;

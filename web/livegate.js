@@ -586,25 +586,45 @@ export class Client {
    * resubscription reports recovered: false (messages were missed: reload
    * the application's state), or an object {onReset, getToken} where
    * getToken(channel) returns a subscription token for namespaces that need
-   * one. Resolves with the first subscribe result {offset, epoch}.
+   * one, and onJoinLeave({join, conn, user}) is called when another
+   * connection joins (join true) or leaves the channel (namespaces with
+   * join/leave notices). Resolves with the first subscribe result
+   * {offset, epoch}. When the server asks for it (a "resubscribe" notice),
+   * the client resubscribes from its last position by itself.
    */
   subscribe(channel, onPush, third) {
     if (typeof channel !== "string" || channel === "") return Promise.reject(new TypeError("livegate: channel must be a non-empty string"));
     if (typeof onPush !== "function") return Promise.reject(new TypeError("livegate: onPush must be a function"));
     let onReset = null;
     let getToken = null;
+    let onJoinLeave = null;
     if (typeof third === "function") {
       onReset = third;
     } else if (isObject(third)) {
       if (typeof third.onReset === "function") onReset = third.onReset;
       if (typeof third.getToken === "function") getToken = third.getToken;
+      if (typeof third.onJoinLeave === "function") onJoinLeave = third.onJoinLeave;
     }
     if (this.#state === State.CLOSED) return Promise.reject(new LivegateError("closed", "client is closed"));
     if (this.#subs.has(channel)) return Promise.reject(new LivegateError("bad_request", "already subscribed"));
-    const sub = {channel, onPush, onReset, getToken, offset: null, epoch: null, status: "idle", retries: 0, first: deferred()};
+    const sub = {channel, onPush, onReset, getToken, onJoinLeave, offset: null, epoch: null, status: "idle", retries: 0, first: deferred()};
     this.#subs.set(channel, sub);
     if (this.#state === State.CONNECTED) this.#sendSubscribe(sub);
     return sub.first.promise;
+  }
+
+  /**
+   * Lists the connections present in channel, which this client must be
+   * subscribed to in a namespace that records presence (otherwise it
+   * rejects with code "forbidden"). Resolves with [{conn, user}, ...].
+   */
+  presence(channel) {
+    if (typeof channel !== "string" || channel === "") return Promise.reject(new TypeError("livegate: channel must be a non-empty string"));
+    return this.#command("presence", {channel}, {timeout: true, wait: true}).then((result) => {
+      if (!isObject(result) || !Array.isArray(result.clients)) throw new LivegateError("protocol", "malformed presence result");
+      return result.clients.filter((c) => isObject(c) && typeof c.conn === "string" && typeof c.user === "string")
+        .map((c) => ({conn: c.conn, user: c.user}));
+    });
   }
 
   /** Unsubscribes from channel; resolves with {} once the server confirmed. */
@@ -612,7 +632,7 @@ export class Client {
     const sub = this.#subs.get(channel);
     if (!sub) return Promise.reject(new LivegateError("bad_request", "not subscribed"));
     this.#subs.delete(channel);
-    const wasSent = sub.status === "pending" || sub.status === "active";
+    const wasSent = sub.status === "pending" || sub.status === "active" || sub.status === "resync";
     sub.status = "gone";
     sub.first.reject(new LivegateError("unsubscribed", "unsubscribed"));
     if (!wasSent || this.#state !== State.CONNECTED) return Promise.resolve({});
@@ -1642,7 +1662,24 @@ export class Client {
   }
 
   #onPush(p) {
-    if (typeof p.channel !== "string" || !isOffset(p.offset) || typeof p.epoch !== "string") return;
+    if (typeof p.channel !== "string") return;
+    if (p.resubscribe === true) {
+      this.#resubscribeFrom(p.channel);
+      return;
+    }
+    if (hasOwn(p, "join") || hasOwn(p, "leave")) {
+      const join = hasOwn(p, "join");
+      const who = join ? p.join : p.leave;
+      const sub = this.#subs.get(p.channel);
+      if (!sub || !sub.onJoinLeave || !isObject(who) || typeof who.conn !== "string" || typeof who.user !== "string") return;
+      try {
+        sub.onJoinLeave({join, conn: who.conn, user: who.user});
+      } catch (err) {
+        this.#emitError(asError(err));
+      }
+      return;
+    }
+    if (!isOffset(p.offset) || typeof p.epoch !== "string") return;
     const sub = this.#subs.get(p.channel);
     if (!sub || sub.status !== "active") return;
     if (p.epoch !== sub.epoch) {
@@ -1660,6 +1697,26 @@ export class Client {
     sub.offset = p.offset;
     if (gap) this.#callReset(sub, {offset: p.offset, epoch: p.epoch, recovered: false});
     this.#deliver(sub, p.data, p.offset, p.epoch);
+  }
+
+  // The server lost publications of channel: unsubscribe, then subscribe
+  // again with since = the last position delivered, as after a reconnect.
+  #resubscribeFrom(channel) {
+    const sub = this.#subs.get(channel);
+    if (!sub || sub.status !== "active") return;
+    const gen = this.#gen;
+    sub.status = "resync";
+    const again = () => {
+      if (gen !== this.#gen || this.#subs.get(channel) !== sub || sub.status !== "resync") return;
+      sub.status = "idle";
+      this.#sendSubscribe(sub);
+    };
+    this.#command("unsubscribe", {channel}, {timeout: true, wait: false}).then(again, (err) => {
+      // Disconnected: the reconnect resubscribes. Otherwise (e.g. the
+      // server no longer had the subscription) subscribe anyway.
+      if (err.code === "disconnected" || err.code === "closed") return;
+      again();
+    });
   }
 
   #deliver(sub, data, offset, epoch) {

@@ -297,7 +297,7 @@ func (c *checker) uniqueKey(i int) (int, error) {
 			return 0, syntax(i, reason)
 		}
 		i += size
-		h = (h ^ uint32(foldRune(r))) * fnvPrime
+		h = (h ^ uint32(foldRune(r))) * fnvPrime // #nosec G115 -- a decoded rune is in [0, 0x10FFFF]
 	}
 	starts, hashes := &c.keyStart[c.depth-1], &c.keyHash[c.depth-1]
 	k := int(c.count[c.depth]) - 1 // this key's index; k < DedupMaxKeys
