@@ -66,7 +66,7 @@ var (
 		auth.ReasonNoJTI, auth.ReasonReplayed, auth.ReasonRevoked,
 		"invalid", "store", "identity_mismatch", "other_user", "other_channel",
 	}
-	brokerOps = []string{"publish", "subscribe", "unsubscribe", "history"}
+	brokerOps = []string{"publish", "subscribe", "unsubscribe", "history", "control", "presence"}
 )
 
 // LatencyBuckets are the upper bounds, in seconds, of the
