@@ -63,6 +63,15 @@ type subscription struct {
 
 	mu      sync.Mutex
 	pending []pendingPush
+	// from is the position the subscription went live at (set before
+	// live): a publication at or before it was in the reply already.
+	from broker.Position
+}
+
+// stale reports whether a publication was already covered by the
+// subscribe reply (a broker may deliver it after History read it).
+func (s *subscription) stale(offset uint64, epoch string) bool {
+	return epoch == s.from.Epoch && offset <= s.from.Offset
 }
 
 type pendingPush struct {
@@ -143,6 +152,9 @@ func (h *hub) HandlePublication(p broker.Publication) {
 	queued := 0
 	for s := range subs {
 		if s.live.Load() {
+			if s.stale(p.Offset, p.Epoch) {
+				continue
+			}
 			if s.c.send(frame) {
 				queued++
 			}
@@ -167,6 +179,9 @@ func (s *subscription) hold(frame []byte, offset uint64, epoch string) (sent boo
 	s.mu.Lock()
 	if s.live.Load() {
 		s.mu.Unlock()
+		if s.stale(offset, epoch) {
+			return false
+		}
 		return s.c.send(frame)
 	}
 	if len(s.pending) >= maxPending {
@@ -196,6 +211,7 @@ func (s *subscription) goLive(reply []byte, pos broker.Position) {
 	}
 	s.c.g.cfg.Metrics.Delivered(sent)
 	s.pending = nil
+	s.from = pos
 	s.live.Store(true)
 }
 

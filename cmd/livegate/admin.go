@@ -16,6 +16,8 @@ import (
 type adminServer struct {
 	ln net.Listener
 	hs *http.Server
+	// revoke, when set before serve, is mounted at /admin/revoke.
+	revoke http.Handler
 }
 
 // listenAdmin opens the admin listener on addr; "" disables it (nil).
@@ -41,6 +43,9 @@ func (a *adminServer) serve(gw *livegate.Gateway, m *metrics.Metrics, out io.Wri
 	mux.Handle("/metrics", m.Handler())
 	mux.Handle("/healthz", gw.HealthHandler())
 	mux.Handle("/readyz", gw.ReadyHandler())
+	if a.revoke != nil {
+		mux.Handle("/admin/revoke", a.revoke)
+	}
 	var h http.Handler = mux
 	if hosts := loopbackHosts(a.ln.Addr()); hosts != nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,7 +21,6 @@ import (
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/internal/demo"
 	"github.com/livegate/livegate/internal/logsafe"
-	"github.com/livegate/livegate/metrics"
 	"github.com/livegate/livegate/store"
 )
 
@@ -45,7 +44,9 @@ func rootCommand() *cobra.Command {
 	root.Flags().AddFlagSet(dev.Flags())
 	root.AddCommand(dev, tokenCommand(), loadCommand())
 	root.AddCommand(auditCommand())
+	root.AddCommand(apikeyCommand())
 	root.AddCommand(selftestCommand())
+	root.AddCommand(serveCommand(), configCommand())
 	return root
 }
 
@@ -110,26 +111,16 @@ func serveDev(ctx context.Context, addr, adminAddr, dbPath string, out io.Writer
 		}
 		admin = []byte(a)
 	}
-	db, err := store.Open(ctx, dbPath)
+	rt, err := openRuntime(ctx, runtimeOptions{dbPath: dbPath, adminAddr: adminAddr, logger: logger})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	// Security events go to the database (see `livegate audit`) and the log.
-	events := audit.NewRecorder(audit.RecorderConfig{Store: db.Audit(), Logger: logger})
-	defer closeRecorder(events, logger)
-	m := metrics.New()
-	m.SetAuditDropped(func() uint64 { return events.Stats().Dropped })
+	defer rt.close()
+	db, events, m, adminSrv := rt.db, rt.events, rt.metrics, rt.admin
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	adminSrv, err := listenAdmin(adminAddr)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer adminSrv.Close()
 	srv, err := demo.New(demo.Config{
 		Secret:      secret,
 		Audience:    audience(),
@@ -155,9 +146,6 @@ func serveDev(ctx context.Context, addr, adminAddr, dbPath string, out io.Writer
 	if admin != nil {
 		fmt.Fprintf(out, "revocation endpoint: POST http://%s/admin/revoke (Bearer %s)\n", ln.Addr(), envAdminSecret)
 	}
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	defer stopSweep()
-	go sweep(sweepCtx, db, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -11,19 +11,18 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 
 	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/internal/loadgen"
 	"github.com/livegate/livegate/protocol"
 )
 
@@ -132,25 +131,11 @@ type loadPlan struct {
 // IP literal or "localhost". It returns the literal address (invalid for
 // localhost).
 func checkLoopbackURL(raw string) (netip.Addr, error) {
-	u, err := url.Parse(raw)
+	a, err := loadgen.CheckLoopbackURL(raw, "ws", "wss")
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("--url: %w", err)
+		return netip.Addr{}, fmt.Errorf("--url %w", err)
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return netip.Addr{}, fmt.Errorf("--url %q: scheme must be ws or wss", raw)
-	}
-	if u.Opaque != "" || u.User != nil {
-		return netip.Addr{}, fmt.Errorf("--url %q: not a plain ws URL", raw)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return netip.Addr{}, nil
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || a.Zone() != "" || !a.IsLoopback() {
-		return netip.Addr{}, fmt.Errorf("--url %q: refusing a target that is not a loopback IP or localhost", raw)
-	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 func (cfg *loadConfig) plan() (*loadPlan, error) {
@@ -196,14 +181,7 @@ func (cfg *loadConfig) plan() (*loadPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.sources = []net.Addr{nil}
-	if cfg.Spread && target.Is4() {
-		n := (cfg.Conns + loadConnsPerSource - 1) / loadConnsPerSource
-		p.sources = make([]net.Addr, n)
-		for i := range n {
-			p.sources[i] = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
-		}
-	}
+	p.sources = loadgen.Sources(target, cfg.Conns, loadConnsPerSource, cfg.Spread)
 	return p, nil
 }
 
@@ -309,25 +287,7 @@ func runLoad(ctx context.Context, cfg loadConfig, out io.Writer) (*loadSummary, 
 // newLoadTransport dials from src (nil: the default address) and only
 // ever to loopback addresses, whatever a name resolves to.
 func newLoadTransport(src net.Addr) *http.Transport {
-	d := &net.Dialer{
-		Timeout:   loadDialTimeout,
-		LocalAddr: src,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !ap.Addr().IsLoopback() {
-				return fmt.Errorf("refusing to connect to %s: not loopback", address)
-			}
-			return nil
-		},
-	}
-	return &http.Transport{
-		Proxy:                  nil,
-		DialContext:            d.DialContext,
-		DisableKeepAlives:      true, // a refused handshake's socket is not reused from another source
-		TLSHandshakeTimeout:    loadDialTimeout,
-		ResponseHeaderTimeout:  loadDialTimeout,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
+	return loadgen.NewTransport(src, loadDialTimeout)
 }
 
 func (r *loadRun) user(i int) string {
@@ -520,16 +480,7 @@ func (r *loadRun) read(ws *websocket.Conn, closing *atomic.Bool, connected chan<
 	}
 }
 
-func describeSources(sources []net.Addr) string {
-	if len(sources) == 1 && sources[0] == nil {
-		return "the default source address"
-	}
-	first := sources[0].(*net.TCPAddr).IP
-	if len(sources) == 1 {
-		return first.String()
-	}
-	return fmt.Sprintf("%s-%s", first, sources[len(sources)-1].(*net.TCPAddr).IP)
-}
+func describeSources(sources []net.Addr) string { return loadgen.DescribeSources(sources) }
 
 func describeRate(cfg loadConfig, p *loadPlan) string {
 	if cfg.Rate <= 0 {
@@ -544,11 +495,7 @@ func describeRate(cfg loadConfig, p *loadPlan) string {
 
 // percentile returns the nearest-rank p-th percentile of sorted.
 func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+	return loadgen.Percentile(sorted, p)
 }
 
 func (s *loadSummary) print(w io.Writer) {

@@ -2,6 +2,8 @@
 //
 //	livegate            same as `livegate dev`
 //	livegate dev        dev server with the demo on 127.0.0.1:8080
+//	livegate serve      run from a configuration file (production)
+//	livegate config     check a configuration file, or print an example
 //	livegate token      print a signed connect token for the dev secret
 //	livegate load       bounded loopback load and flood test of a gateway
 //	livegate audit      show the security events recorded in the database
