@@ -228,7 +228,7 @@ func TestConnectFailures(t *testing.T) {
 		want  error
 	}{
 		{"500", func(w http.ResponseWriter, _ string, _ []byte) { http.Error(w, "boom", 500) }, ErrBadResponse},
-		{"403 status", func(w http.ResponseWriter, _ string, _ []byte) { http.Error(w, "no", 403) }, ErrBadResponse},
+		{"403 status", func(w http.ResponseWriter, _ string, _ []byte) { http.Error(w, "no", http.StatusForbidden) }, ErrBadResponse},
 		{"redirect", func(w http.ResponseWriter, _ string, _ []byte) {
 			w.Header().Set("Location", "https://elsewhere.test/")
 			w.WriteHeader(http.StatusFound)
