@@ -174,6 +174,7 @@ func TestDangerousSettingsAreRefused(t *testing.T) {
 		{"proxy over plain http", key + "proxy:\n  url: http://backend.example.com\n  secret_file: " + sf + "\n  connect: true\n", "proxy.url", "in clear"},
 		{"no token key", "listen: 127.0.0.1:0\n", "tokens.hmac_secret_file", "no token key"},
 		{"bad log level", key + "log:\n  level: loud\n", "log.level", "debug, info"},
+		{"breaker count past uint32", key + "proxy:\n  url: https://backend.example.com\n  secret_file: " + sf + "\n  connect: true\n  circuit_breaker:\n    failures: 4294967297\n", "proxy.circuit_breaker.failures", "between 0 and"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, err := load(t, c.yaml)

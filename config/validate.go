@@ -494,6 +494,9 @@ func (v *validator) namespaces() {
 	v.sec.namespaces, v.sec.roles = out, roles
 }
 
+// maxBreakerCount bounds the circuit breaker's counts.
+const maxBreakerCount = 1_000_000
+
 func (v *validator) nonNegative(key string, n float64) {
 	if n < 0 {
 		v.add(key, "must not be negative")
@@ -671,9 +674,17 @@ func (v *validator) proxy() {
 	}
 	v.nonNegative("proxy.timeout", float64(p.Timeout))
 	v.nonNegative("proxy.max_response_bytes", float64(p.MaxResponseBytes))
-	v.nonNegative("proxy.circuit_breaker.failures", float64(p.CircuitBreaker.Failures))
 	v.nonNegative("proxy.circuit_breaker.open_for", float64(p.CircuitBreaker.OpenFor))
-	v.nonNegative("proxy.circuit_breaker.half_open_requests", float64(p.CircuitBreaker.HalfOpenRequests))
+	// Both end up as uint32 in the breaker; bounds far beyond any useful
+	// value keep the conversion exact.
+	for key, n := range map[string]int{
+		"proxy.circuit_breaker.failures":           p.CircuitBreaker.Failures,
+		"proxy.circuit_breaker.half_open_requests": p.CircuitBreaker.HalfOpenRequests,
+	} {
+		if n < 0 || n > maxBreakerCount {
+			v.add(key, "must be between 0 and %d", maxBreakerCount)
+		}
+	}
 	seen := map[string]bool{}
 	for i, e := range p.Events {
 		k := fmt.Sprintf("proxy.events[%d]", i)
