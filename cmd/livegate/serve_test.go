@@ -4,11 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +26,7 @@ import (
 	"github.com/livegate/livegate"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/protocol"
+	"github.com/livegate/livegate/proxy"
 	"github.com/livegate/livegate/store"
 )
 
@@ -35,7 +44,10 @@ func newServeFixture(t *testing.T) *serveFixture {
 	if err := os.WriteFile(fx.secret, []byte(serveSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{envSecret, envAudience, envAdminSecret} {
+	// LIVEGATE_REDIS_ADDR (set by scripts/test for the Redis tests) would
+	// put every instance in cluster mode: the environment wins over the
+	// file. An empty value leaves Redis off.
+	for _, k := range []string{envSecret, envAudience, envAdminSecret, "LIVEGATE_REDIS_ADDR"} {
 		t.Setenv(k, "")
 	}
 	return fx
@@ -365,4 +377,488 @@ func TestServeTokenEndpoint(t *testing.T) {
 	if got := subscribe(c, "room:x"); got != "" {
 		t.Fatalf("subscribe with the issued token: %s", got)
 	}
+}
+
+// createAPIKey runs `livegate apikey create` on the store at db and
+// returns the key it prints.
+func createAPIKey(t *testing.T, db, scopes string) string {
+	t.Helper()
+	var out syncBuffer
+	cmd := rootCommand()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"apikey", "create", "--db", db, "--name", "backend", "--scopes", scopes})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, out.String())
+	}
+	key, _, _ := strings.Cut(out.String(), "\n")
+	if !strings.HasPrefix(key, "lg_") {
+		t.Fatalf("apikey create printed %q", out.String())
+	}
+	return key
+}
+
+// apiPublish posts {"channel", "data"} to /api/publish with key and
+// returns the status.
+func apiPublish(t *testing.T, addr, key, channel, data string) int {
+	t.Helper()
+	body := `{"channel":` + strconv.Quote(channel) + `,"data":` + data + `}`
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/api/publish", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// awaitPush reads c until a publication on channel arrives and returns
+// its data; replies and other pushes are skipped. It fails the test after
+// d.
+func awaitPush(t *testing.T, c *stConn, channel string, d time.Duration) json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("no publication on %s: %v", channel, err)
+		}
+		var f protocol.ServerFrame
+		if json.Unmarshal(data, &f) == nil && f.Push != nil && f.Push.Channel == channel && f.Push.IsPublication() {
+			return f.Push.Data
+		}
+	}
+}
+
+// noPush asserts that no publication on channel arrives on c within d.
+// It closes c's reading side when d passes, so it is a connection's last
+// check.
+func noPush(t *testing.T, c *stConn, channel string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		var f protocol.ServerFrame
+		if json.Unmarshal(data, &f) == nil && f.Push != nil && f.Push.Channel == channel && f.Push.IsPublication() {
+			t.Fatalf("unexpected publication on %s: %s", channel, f.Push.Data)
+		}
+	}
+}
+
+// TestServeHTTPAPI: with api.enabled, a key made by `livegate apikey
+// create` publishes through POST /api/publish to a WebSocket client;
+// a wrong, missing or revoked-scope key is refused and publishes nothing.
+func TestServeHTTPAPI(t *testing.T) {
+	fx := newServeFixture(t)
+	fx.write(t, "api:\n  enabled: true\nnamespaces:\n  - name: room\n    subscribe: {mode: authenticated}\n  - name: news\n    subscribe: {mode: authenticated}\n")
+	key := createAPIKey(t, filepath.Join(fx.dir, "livegate.db"), "publish:room:*")
+	addr, _, _, _ := startServe(t, fx.config)
+
+	c := wsConnect(t, addr, fx.token(t, "alice"))
+	defer c.ws.CloseNow()
+	for _, ch := range []string{"room:lobby", "news:today"} {
+		if got := subscribe(c, ch); got != "" {
+			t.Fatalf("subscribe %s: %s", ch, got)
+		}
+	}
+	if s := apiPublish(t, addr, key, "room:lobby", `{"text":"from the api"}`); s != http.StatusOK {
+		t.Fatalf("publish with the key: %d", s)
+	}
+	if got := awaitPush(t, c, "room:lobby", 10*time.Second); string(got) != `{"text":"from the api"}` {
+		t.Fatalf("pushed %s", got)
+	}
+	// A tampered key, no key, and a key outside its scope.
+	wrong := key[:len(key)-1] + "A"
+	if strings.HasSuffix(key, "A") {
+		wrong = key[:len(key)-1] + "B"
+	}
+	for _, tc := range []struct {
+		name, key, channel string
+		want               int
+	}{
+		{"wrong key", wrong, "room:lobby", http.StatusUnauthorized},
+		{"unknown key id", "lg_zzzzzzzz" + key[11:], "room:lobby", http.StatusUnauthorized},
+		{"no key", "", "room:lobby", http.StatusUnauthorized},
+		{"out of scope", key, "news:today", http.StatusForbidden},
+	} {
+		if s := apiPublish(t, addr, tc.key, tc.channel, `{"text":"refused"}`); s != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, s, tc.want)
+		}
+	}
+	noPush(t, c, "room:lobby", 300*time.Millisecond)
+}
+
+// serveRedisAddr returns the Redis for cluster tests: LIVEGATE_REDIS_ADDR,
+// else a private redis-server when one is installed; the test is skipped
+// without either (failed when LIVEGATE_REQUIRE_REDIS=1).
+func serveRedisAddr(t *testing.T) string {
+	t.Helper()
+	if addr := os.Getenv("LIVEGATE_REDIS_ADDR"); addr != "" {
+		return addr
+	}
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("LIVEGATE_REQUIRE_REDIS") == "1" {
+			t.Fatal("no Redis: set LIVEGATE_REDIS_ADDR or install redis-server")
+		}
+		t.Skip("no Redis: set LIVEGATE_REDIS_ADDR or install redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not listen on %s: %v", addr, err)
+		}
+	}
+}
+
+// TestServeRedisTwoNodes: two `livegate serve` processes on one Redis; a
+// publication through node A's HTTP API reaches a client of node B, and a
+// token used on one node is refused on the other (single-use ids shared).
+func TestServeRedisTwoNodes(t *testing.T) {
+	redisAddr := serveRedisAddr(t)
+	fx := newServeFixture(t)
+	t.Setenv("LIVEGATE_REDIS_ADDR", redisAddr) // newServeFixture cleared it
+	prefix := fmt.Sprintf("lgserve%d:", time.Now().UnixNano())
+	node := func(name string, api bool) string {
+		y := `listen: 127.0.0.1:0
+tokens:
+  hmac_secret_file: ` + fx.secret + `
+  audience: serve-test
+store:
+  path: ` + filepath.Join(fx.dir, name+".db") + `
+admin:
+  listen: 127.0.0.1:0
+api:
+  enabled: ` + strconv.FormatBool(api) + `
+redis:
+  addr: ` + redisAddr + `
+  key_prefix: "` + prefix + `"
+namespaces:
+  - name: room
+    subscribe: {mode: authenticated}
+`
+		p := filepath.Join(fx.dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfgA, cfgB := node("a", true), node("b", false)
+	key := createAPIKey(t, filepath.Join(fx.dir, "a.db"), "publish:room:*")
+	addrA, _, logsA, _ := startServe(t, cfgA)
+	addrB, _, _, _ := startServe(t, cfgB)
+	waitLog(t, logsA, `livegate started.*redis=true`)
+
+	tok := fx.token(t, "bob")
+	c := wsConnect(t, addrB, tok)
+	defer c.ws.CloseNow()
+	if got := subscribe(c, "room:lobby"); got != "" {
+		t.Fatalf("subscribe on B: %s", got)
+	}
+	// Node B may subscribe to Redis after the reply: publish until the
+	// first publication arrives, then check that a later one does too.
+	pushes := make(chan string, 64)
+	go func() {
+		defer close(pushes)
+		for {
+			_, data, err := c.ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var f protocol.ServerFrame
+			if json.Unmarshal(data, &f) == nil && f.Push != nil && f.Push.Channel == "room:lobby" {
+				pushes <- string(f.Push.Data)
+			}
+		}
+	}()
+	await := func(want string) {
+		t.Helper()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		timeout := time.After(15 * time.Second)
+		for {
+			if want == `{"n":"warm-up"}` {
+				if s := apiPublish(t, addrA, key, "room:lobby", want); s != http.StatusOK {
+					t.Fatalf("publish on A: %d", s)
+				}
+			}
+			select {
+			case got, ok := <-pushes:
+				if !ok {
+					t.Fatal("node B closed the connection")
+				}
+				if got == want {
+					return
+				}
+			case <-tick.C:
+			case <-timeout:
+				t.Fatalf("%s from node A never reached node B", want)
+			}
+		}
+	}
+	await(`{"n":"warm-up"}`)
+	if s := apiPublish(t, addrA, key, "room:lobby", `{"n":"across nodes"}`); s != http.StatusOK {
+		t.Fatalf("publish on A: %d", s)
+	}
+	await(`{"n":"across nodes"}`)
+	// A token already used on B is refused on A: its id is in Redis.
+	ws, _, err := websocket.Dial(context.Background(), "ws://"+addrA+"/ws", &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := &stConn{ws: ws, id: 1}
+	defer replay.ws.CloseNow()
+	if o := replay.call(context.Background(), protocol.MethodConnect, protocol.ConnectParams{Token: tok}); o.ok() {
+		t.Fatal("a token used on node B connected again on node A")
+	}
+}
+
+const serveProxySecret = "serve-proxy-secret-0123456789abcdef-0123"
+
+// proxyBackend is an application behind the gateway: every request is
+// verified with proxy.Verifier; connect names the token's user and
+// subscribes room:lobby (mallory is denied), subscribe refuses room:staff,
+// event "say" publishes {"user", "text"} to room:lobby.
+type proxyBackend struct {
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	verified    map[string]int // path → requests that passed verification
+	refused     int
+	disconnects []string // users
+}
+
+func newProxyBackend(t *testing.T) *proxyBackend {
+	t.Helper()
+	v, err := proxy.NewVerifier(proxy.VerifierConfig{Secrets: [][]byte{[]byte(serveProxySecret)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &proxyBackend{verified: map[string]int{}}
+	answer := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err == nil {
+			err = v.Verify(r, raw)
+		}
+		b.mu.Lock()
+		if err != nil {
+			b.refused++
+			b.mu.Unlock()
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		b.verified[r.URL.Path]++
+		b.mu.Unlock()
+		var body struct {
+			Identity *struct {
+				Sub string `json:"sub"`
+			} `json:"identity"`
+			Channel string `json:"channel"`
+			Event   string `json:"event"`
+			Payload struct {
+				Text string `json:"text"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(raw, &body); err != nil || body.Identity == nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Path {
+		case "/app/livegate/connect":
+			if body.Identity.Sub == "mallory" {
+				answer(w, map[string]any{"deny": true})
+				return
+			}
+			answer(w, map[string]any{"user": body.Identity.Sub, "channels": []string{"room:lobby"}})
+		case "/app/livegate/subscribe":
+			answer(w, map[string]any{"allow": body.Channel != "room:staff"})
+		case "/app/livegate/event":
+			if body.Event != "say" || body.Payload.Text == "" {
+				answer(w, map[string]any{"error": "bad_request"})
+				return
+			}
+			answer(w, map[string]any{"reply": map[string]bool{"ok": true}, "publish": []any{
+				map[string]any{"channel": "room:lobby", "data": map[string]string{"user": body.Identity.Sub, "text": body.Payload.Text}},
+			}})
+		case "/app/livegate/disconnect":
+			b.mu.Lock()
+			b.disconnects = append(b.disconnects, body.Identity.Sub)
+			b.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *proxyBackend) count(path string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.verified[path]
+}
+
+// connectOutcome dials node addr and sends connect with token; it returns
+// the reply, or the close code when the server closed instead.
+func connectOutcome(t *testing.T, addr, token string) (stOutcome, int) {
+	t.Helper()
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &stConn{ws: ws, id: 1}
+	defer c.ws.CloseNow()
+	o := c.call(ctx, protocol.MethodConnect, protocol.ConnectParams{Token: token})
+	if o.frame != nil {
+		if o.ok() {
+			return o, 0
+		}
+		code, _ := c.awaitClose(ctx, 10*time.Second)
+		return o, code
+	}
+	return o, o.close
+}
+
+// TestServeProxyMode: `livegate serve` with a proxy section in front of a
+// backend that verifies every signed request with proxy.Verifier. The
+// backend names the user and subscribes the lobby at connect, decides
+// subscriptions, turns the event "say" into a publication and hears
+// disconnects; an event outside proxy.events never reaches it; a denied
+// connect closes 4403; an unsigned request to the backend is refused; with
+// the backend down, connects close 4500 and events answer unavailable.
+func TestServeProxyMode(t *testing.T) {
+	fx := newServeFixture(t)
+	backend := newProxyBackend(t)
+	secretFile := filepath.Join(fx.dir, "proxy.key")
+	if err := os.WriteFile(secretFile, []byte(serveProxySecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx.write(t, `namespaces:
+  - name: room
+    subscribe: {mode: authenticated}
+proxy:
+  url: `+backend.srv.URL+`/app/livegate
+  secret_file: `+secretFile+`
+  timeout: 2s
+  connect: true
+  subscribe: true
+  disconnect: true
+  events: [say]
+  circuit_breaker:
+    failures: 100
+`)
+	addr, _, logs, _ := startServe(t, fx.config)
+	waitLog(t, logs, `livegate started.*proxy=true`)
+
+	alice := wsConnect(t, addr, fx.token(t, "alice"))
+	defer alice.ws.CloseNow()
+	bob := wsConnect(t, addr, fx.token(t, "bob"))
+	defer bob.ws.CloseNow()
+	if n := backend.count("/app/livegate/connect"); n != 2 {
+		t.Fatalf("backend connects: %d", n)
+	}
+	// The backend decides subscriptions.
+	if got := subscribe(alice, "room:staff"); got != "forbidden" {
+		t.Fatalf("room:staff: %q, want forbidden", got)
+	}
+	if got := subscribe(alice, "room:other"); got != "" {
+		t.Fatalf("room:other: %s", got)
+	}
+	// "say" goes to the backend, whose publication reaches bob, who was
+	// subscribed to the lobby by the backend at connect.
+	if o := alice.call(context.Background(), protocol.MethodEvent, protocol.EventParams{Name: "say", Payload: json.RawMessage(`{"text":"hi bob"}`)}); !o.ok() || string(o.f.Result) != `{"ok":true}` {
+		t.Fatalf("say: %s", o)
+	}
+	if got := awaitPush(t, bob, "room:lobby", 10*time.Second); string(got) != `{"text":"hi bob","user":"alice"}` {
+		t.Fatalf("bob got %s", got)
+	}
+	// The backend's own refusal, and an event not listed in proxy.events.
+	if o := alice.call(context.Background(), protocol.MethodEvent, protocol.EventParams{Name: "say", Payload: json.RawMessage(`{"text":""}`)}); o.errCode() != "bad_request" {
+		t.Fatalf("empty say: %s", o)
+	}
+	before := backend.count("/app/livegate/event")
+	if o := alice.call(context.Background(), protocol.MethodEvent, protocol.EventParams{Name: "shout", Payload: json.RawMessage(`{}`)}); o.errCode() != "not_available" {
+		t.Fatalf("shout: %s", o)
+	}
+	if n := backend.count("/app/livegate/event"); n != before {
+		t.Fatalf("an unlisted event reached the backend (%d → %d)", before, n)
+	}
+	// The backend denies mallory: 4403.
+	if o, code := connectOutcome(t, addr, fx.token(t, "mallory")); code != 4403 {
+		t.Fatalf("mallory: %s, close %d, want 4403", o, code)
+	}
+	// Disconnect notifications.
+	bob.ws.Close(websocket.StatusNormalClosure, "")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		backend.mu.Lock()
+		got := slices.Contains(backend.disconnects, "bob")
+		backend.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backend never heard bob's disconnect")
+		}
+	}
+	// A forged request straight to the backend fails its verification.
+	resp, err := http.Post(backend.srv.URL+"/app/livegate/connect", "application/json", strings.NewReader(`{"identity":{"sub":"mallory"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	backend.mu.Lock()
+	refused := backend.refused
+	backend.mu.Unlock()
+	if resp.StatusCode != http.StatusUnauthorized || refused != 1 {
+		t.Fatalf("unsigned request: %d, refused %d", resp.StatusCode, refused)
+	}
+
+	// Backend down: new connects close 4500, events answer unavailable.
+	backend.srv.CloseClientConnections()
+	backend.srv.Close()
+	if o, code := connectOutcome(t, addr, fx.token(t, "carol")); code != 4500 {
+		t.Fatalf("backend down: %s, close %d, want 4500", o, code)
+	}
+	if o := alice.call(context.Background(), protocol.MethodEvent, protocol.EventParams{Name: "say", Payload: json.RawMessage(`{"text":"anyone?"}`)}); o.errCode() != "unavailable" {
+		t.Fatalf("say with the backend down: %s", o)
+	}
+	waitLog(t, logs, `proxy`)
 }

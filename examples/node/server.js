@@ -5,27 +5,42 @@
 //   POST /livegate/connect, /livegate/subscribe, /livegate/event,
 //        /livegate/disconnect  the proxy routes, every request verified
 //
-// Environment: PORT (default 3000), LIVEGATE_PROXY_SECRET (shared with the
-// gateway's proxy secret), LIVEGATE_TOKEN_SECRET (the gateway's HS256 token
-// secret), LIVEGATE_API_URL (the gateway's HTTP base URL, e.g.
-// http://127.0.0.1:8080), LIVEGATE_API_KEY (an "lg_…" key allowed to
-// publish), LIVEGATE_WS_URL (what the page connects to).
+// Environment (no LIVEGATE_ prefix: `livegate serve` reads those as its own
+// settings):
+//   PORT               default 3000
+//   PROXY_SECRET_FILE  file holding the gateway's proxy secret (proxy.secret_file),
+//                      or PROXY_SECRET with the secret itself
+//   TOKEN_SECRET_FILE  file holding the gateway's HS256 token key
+//                      (tokens.hmac_secret_file), or TOKEN_SECRET
+//   GATEWAY_URL        the gateway's HTTP base URL, default http://127.0.0.1:8080
+//   GATEWAY_WS_URL     what the page connects to, default GATEWAY_URL's /ws
+//   GATEWAY_API_KEY    an "lg_…" key allowed to publish to room:lobby
+// A secret file's trailing newline is dropped, as the gateway does.
 import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { verifyLivegateRequest, LivegateVerifyError } from "./livegate-verify.js";
 import { mintConnectToken } from "./tokens.js";
 
+/** The secret in the environment variable name, or in the file name_FILE names. */
+function secretFromEnv(name) {
+  const file = process.env[`${name}_FILE`];
+  if (file) return readFileSync(file, "utf8").replace(/[\r\n]+$/, "");
+  return process.env[name] ?? "";
+}
+
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
 const PORT = Number(process.env.PORT ?? 3000);
-const PROXY_SECRET = process.env.LIVEGATE_PROXY_SECRET ?? "";
-const TOKEN_SECRET = process.env.LIVEGATE_TOKEN_SECRET ?? "";
-const API_URL = process.env.LIVEGATE_API_URL ?? "http://127.0.0.1:8080";
-const API_KEY = process.env.LIVEGATE_API_KEY ?? "";
-const WS_URL = process.env.LIVEGATE_WS_URL ?? "ws://127.0.0.1:8080/ws";
+const PROXY_SECRET = isMain ? secretFromEnv("PROXY_SECRET") : "";
+const TOKEN_SECRET = isMain ? secretFromEnv("TOKEN_SECRET") : "";
+const API_URL = (process.env.GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
+const API_KEY = process.env.GATEWAY_API_KEY ?? "";
+const WS_URL = process.env.GATEWAY_WS_URL || `${API_URL.replace(/^http/, "ws")}/ws`;
 const MAX_BODY = 64 * 1024;
 
-if (Buffer.byteLength(PROXY_SECRET) < 32 || Buffer.byteLength(TOKEN_SECRET) < 32) {
-  console.error("LIVEGATE_PROXY_SECRET and LIVEGATE_TOKEN_SECRET must each be at least 32 bytes");
+if (isMain && (Buffer.byteLength(PROXY_SECRET) < 32 || Buffer.byteLength(TOKEN_SECRET) < 32)) {
+  console.error("PROXY_SECRET(_FILE) and TOKEN_SECRET(_FILE) must each give at least 32 bytes");
   process.exit(1);
 }
 
@@ -109,7 +124,9 @@ async function handle(req, res) {
     return;
   }
   if (req.method !== "POST") {
-    sendJSON(res, 405, { error: "method not allowed" });
+    const known = url.pathname === "/token" || url.pathname === "/announce" || url.pathname in routes;
+    if (known) res.setHeader("Allow", "POST");
+    sendJSON(res, known ? 405 : 404, known ? { error: "method not allowed" } : { error: "not found" });
     return;
   }
   let raw;
@@ -117,6 +134,14 @@ async function handle(req, res) {
     raw = await readBody(req);
   } catch {
     sendJSON(res, 413, { error: "too large" });
+    return;
+  }
+  // The page's own calls are JSON: another site's page cannot send that
+  // content type cross-origin without a CORS preflight, which this server
+  // never grants, so a form on another site cannot sign in or announce.
+  const isJSON = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() === "application/json";
+  if ((url.pathname === "/token" || url.pathname === "/announce") && !isJSON) {
+    sendJSON(res, 415, { error: "application/json expected" });
     return;
   }
   if (url.pathname === "/token") {
@@ -166,7 +191,7 @@ async function handle(req, res) {
   sendJSON(res, 200, route(body));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMain) {
   createServer((req, res) => {
     handle(req, res).catch((err) => {
       console.error("request failed:", err);

@@ -7,9 +7,11 @@ http.server; token minting needs PyJWT):
     POST /livegate/connect, /livegate/subscribe, /livegate/event,
          /livegate/disconnect   the proxy routes, every request verified
 
-Environment as for the Node example: PORT (default 3000),
-LIVEGATE_PROXY_SECRET, LIVEGATE_TOKEN_SECRET, LIVEGATE_API_URL,
-LIVEGATE_API_KEY, LIVEGATE_WS_URL.
+Environment as for the Node example (no LIVEGATE_ prefix: `livegate serve`
+reads those as its own settings): PORT (default 3000), PROXY_SECRET_FILE or
+PROXY_SECRET, TOKEN_SECRET_FILE or TOKEN_SECRET, GATEWAY_URL (default
+http://127.0.0.1:8080), GATEWAY_WS_URL (default GATEWAY_URL's /ws),
+GATEWAY_API_KEY.
 """
 
 import json
@@ -24,11 +26,22 @@ from pathlib import Path
 from livegate_verify import LivegateVerifyError, verify_livegate_request
 
 PORT = int(os.environ.get("PORT", "3000"))
-PROXY_SECRET = os.environ.get("LIVEGATE_PROXY_SECRET", "")
-TOKEN_SECRET = os.environ.get("LIVEGATE_TOKEN_SECRET", "")
-API_URL = os.environ.get("LIVEGATE_API_URL", "http://127.0.0.1:8080")
-API_KEY = os.environ.get("LIVEGATE_API_KEY", "")
-WS_URL = os.environ.get("LIVEGATE_WS_URL", "ws://127.0.0.1:8080/ws")
+
+
+def secret_from_env(name):
+    """The secret in the variable name, or in the file name_FILE names
+    (without its trailing newline, as the gateway reads it)."""
+    path = os.environ.get(name + "_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    return os.environ.get(name, "")
+
+
+PROXY_SECRET = ""
+TOKEN_SECRET = ""
+API_URL = (os.environ.get("GATEWAY_URL") or "http://127.0.0.1:8080").rstrip("/")
+API_KEY = os.environ.get("GATEWAY_API_KEY", "")
+WS_URL = os.environ.get("GATEWAY_WS_URL") or re.sub(r"^http", "ws", API_URL) + "/ws"
 MAX_BODY = 64 * 1024
 PUBLIC = Path(__file__).parent / "public"
 VALID_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -106,6 +119,11 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0 or length > MAX_BODY:
             return self.send_json(413, {"error": "too large"})
         raw = self.rfile.read(length)
+        # The page's own calls are JSON, which another site's page cannot
+        # send cross-origin without a CORS preflight (never granted here).
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if self.path in ("/token", "/announce") and ctype != "application/json":
+            return self.send_json(415, {"error": "application/json expected"})
         if self.path == "/token":
             from tokens import mint_connect_token  # needs PyJWT
 
@@ -139,8 +157,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global PROXY_SECRET, TOKEN_SECRET
+    PROXY_SECRET = secret_from_env("PROXY_SECRET")
+    TOKEN_SECRET = secret_from_env("TOKEN_SECRET")
     if len(PROXY_SECRET.encode()) < 32 or len(TOKEN_SECRET.encode()) < 32:
-        sys.exit("LIVEGATE_PROXY_SECRET and LIVEGATE_TOKEN_SECRET must each be at least 32 bytes")
+        sys.exit("PROXY_SECRET(_FILE) and TOKEN_SECRET(_FILE) must each give at least 32 bytes")
     ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
 
 
