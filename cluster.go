@@ -218,7 +218,9 @@ type ChannelInfo struct {
 	// Channel is the broker's name of the channel: the client's name, or
 	// "ns:@tenant/name" in tenant-scoped namespaces.
 	Channel string
-	// Subscribers is the number of local subscriptions.
+	// Subscribers is the number of local subscriptions that are live: their
+	// subscribe was answered, and every publication from then on reaches
+	// them. A subscribe still reading history does not count yet.
 	Subscribers int
 }
 

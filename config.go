@@ -175,7 +175,8 @@ type Config struct {
 	// is closed 4503 (slow consumer).
 	SendQueueMessages int
 	SendQueueBytes    int
-	// WriteTimeout bounds one frame write; default 10s.
+	// WriteTimeout bounds one write to the socket (a batch of queued
+	// frames); default 10s.
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings; default 25s. PongTimeout
 	// is how long it waits for the pong before closing; default 10s.

@@ -27,7 +27,8 @@ import (
 )
 
 // conn is one client connection. The reader goroutine (serve) owns the
-// identity and subscriptions; the writer goroutine drains queue.
+// identity and subscriptions; a writer goroutine drains queue while it
+// has frames (see drain).
 type conn struct {
 	g       *Gateway
 	ws      *websocket.Conn
@@ -45,8 +46,14 @@ type conn struct {
 	// peerClose is the close code the client sent, 0 if none.
 	peerClose atomic.Int32
 	queue     *wsconn.Queue
-	ctx       context.Context
-	stop      context.CancelFunc
+	// out is the socket's batching writer; nil for connections made
+	// without one (tests).
+	out *wsconn.Writer
+	// batch is set when the client asked, at connect, for its frames to be
+	// batched into messages separated by "\n".
+	batch atomic.Bool
+	ctx   context.Context
+	stop  context.CancelFunc
 
 	// ident is written by the reader goroutine (connect, refresh) and read
 	// by timers and revocations.
@@ -76,6 +83,11 @@ type conn struct {
 	closeCode atomic.Int32
 	pingTimer *time.Timer
 	done      chan struct{}
+
+	// frame is the frame handed to a command goroutine, handled its
+	// answer (see runFrame).
+	frame   []byte
+	handled chan bool
 }
 
 func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
@@ -90,12 +102,14 @@ func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
 		ctx:     ctx,
 		stop:    stop,
 		done:    make(chan struct{}),
+		handled: make(chan bool),
 	}
 	if g.cfg.CommandRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(g.cfg.CommandRate), g.cfg.CommandBurst)
 	}
 	if ws != nil {
 		ws.SetReadLimit(g.cfg.MaxInboundFrame)
+		c.queue.SetStarter(c.startDrain)
 	}
 	return c
 }
@@ -103,7 +117,6 @@ func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
 // serve runs the connection until it closes.
 func (c *conn) serve() {
 	defer c.cleanup()
-	go c.writeLoop()
 	c.connectDeadline = time.Now().Add(c.g.cfg.ConnectTimeout)
 	connectTimer := time.AfterFunc(c.g.cfg.ConnectTimeout, func() {
 		c.event(audit.TypeConnectTimeout, audit.SeverityInfo, "deadline", "")
@@ -129,7 +142,7 @@ func (c *conn) serve() {
 			return
 		}
 		wasConnected := c.connected
-		if !c.handleFrame(frame) {
+		if !runFrame(c, frame) {
 			return
 		}
 		if !wasConnected {
@@ -734,57 +747,6 @@ func (c *conn) protocolError(detail string) {
 	c.event(audit.TypeProtocolError, audit.SeverityWarning, "malformed", detail)
 	c.refuse = "malformed"
 	c.close(protocol.CloseMalformed)
-}
-
-// writeLoop drains the queue until it is closed, then performs the close
-// handshake with the connection's close code, so frames queued before a
-// close (a last error reply) reach the client first.
-func (c *conn) writeLoop() {
-	defer close(c.done)
-	defer c.stop()
-	for {
-		frames, ok := c.queue.Drain()
-		if !ok {
-			break
-		}
-		if len(frames) == 0 {
-			// Wait only when there was nothing to write: a Seal that came
-			// with the last frames has already consumed its signal.
-			<-c.queue.Ready()
-			continue
-		}
-		if !c.writeBatch(frames) {
-			c.queue.Close()
-			break
-		}
-	}
-	code := protocol.CloseCode(c.closeCode.Load())
-	if code == 0 {
-		// The server closes without a more specific reason only on its own
-		// failures (a failed write); tell the client to come back.
-		code = protocol.CloseInternal
-	}
-	if l := c.g.limits.Load(); code == protocol.CloseRateLimited && l.cfg.Cooldown > 0 {
-		if err := l.cooldown.Block(context.Background(), c.ip, c.g.cfg.Now().Add(l.cfg.Cooldown)); err != nil {
-			c.g.cfg.Logger.Error("limit store", "limit", "cooldown", "err", err)
-		}
-	}
-	// Close is bounded: 5 s to write the frame, 5 s for the peer's answer.
-	_ = c.ws.Close(websocket.StatusCode(code), code.String())
-}
-
-// writeBatch writes frames under one WriteTimeout deadline; a write that
-// cannot finish in time closes the connection.
-func (c *conn) writeBatch(frames [][]byte) bool {
-	ctx, cancel := context.WithTimeout(c.ctx, c.g.cfg.WriteTimeout)
-	defer cancel()
-	for _, f := range frames {
-		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-			c.close(0)
-			return false
-		}
-	}
-	return true
 }
 
 // ping runs on a timer: it pings and waits for the pong, aborting a

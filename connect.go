@@ -163,7 +163,10 @@ func (c *conn) handleConnect(f protocol.ClientFrame) bool {
 		Expires:  id.ExpiresAt.Unix(),
 		Ping:     int(g.cfg.PingInterval / time.Second),
 		Channels: positions,
+		Batch:    f.Batch,
 	})
+	// From the connect reply on, frames may share a message.
+	c.batch.Store(f.Batch)
 	c.reply(f.ID, res)
 	for name, s := range subs {
 		c.subs[name] = s

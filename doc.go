@@ -32,9 +32,11 @@
 // connection's user.
 //
 // Concurrency: every Gateway method is safe for concurrent use. Each
-// connection has one reader goroutine, which runs that connection's event
-// handlers one at a time, and one writer goroutine draining a bounded queue;
-// a client that cannot keep up is disconnected rather than buffered without
-// bound. Handlers of different connections run concurrently and should
+// connection has one reader goroutine; that connection's commands, event
+// handlers included, run one at a time and in order (on pooled goroutines
+// the reader waits for, so that an idle reader keeps a small stack). A
+// writer goroutine drains the connection's bounded queue while it has
+// frames, sending each batch with one write; a client that cannot keep up
+// is disconnected rather than buffered without bound. Handlers of different connections run concurrently and should
 // return quickly.
 package livegate

@@ -458,7 +458,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.releaseIP(ip)
 		}
 	}
-	ws, err := websocket.Accept(w, r, &g.acceptOpts)
+	ws, out, err := g.accept(w, r)
 	if err != nil {
 		releaseIP()
 		g.cfg.Metrics.UpgradeRefused("handshake")
@@ -466,6 +466,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := g.newConn(ws, ip, r.Header.Get("Origin"))
+	c.out = out
 	c.csrfCookie = g.csrf.CookieValue(r)
 	if g.cfg.ConnectHook != nil {
 		c.header = r.Header.Clone()

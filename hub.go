@@ -258,8 +258,19 @@ func (h *hub) channelCounts(prefix string) []ChannelInfo {
 		sh := &h.shards[i]
 		sh.mu.RLock()
 		for ch, subs := range sh.channels {
-			if strings.HasPrefix(ch, prefix) {
-				out = append(out, ChannelInfo{Channel: ch, Subscribers: len(subs)})
+			if !strings.HasPrefix(ch, prefix) {
+				continue
+			}
+			// Only subscriptions whose subscribe has been answered: they
+			// receive every publication from here on.
+			n := 0
+			for s := range subs {
+				if s.live.Load() {
+					n++
+				}
+			}
+			if n > 0 {
+				out = append(out, ChannelInfo{Channel: ch, Subscribers: n})
 			}
 		}
 		sh.mu.RUnlock()

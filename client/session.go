@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,7 +117,9 @@ func (c *Client) open(ctx context.Context) (*session, protocol.ConnectResult, er
 	c.mu.Unlock()
 	go sess.readLoop()
 
-	raw, err := sess.call(ctx, protocol.MethodConnect, protocol.ConnectParams{Token: token}, nil)
+	// Batch: the server may send several frames in one message, separated
+	// by newlines (fewer messages under load); readLoop splits them.
+	raw, err := sess.call(ctx, protocol.MethodConnect, protocol.ConnectParams{Token: token, Batch: true}, nil)
 	if err != nil {
 		sess.abort(err)
 		<-sess.done
@@ -182,7 +185,19 @@ func (s *session) readLoop() {
 			s.c.log.Warn("binary frame from server ignored")
 			continue
 		}
-		s.handle(b)
+		// The connect asked for batches: a message holds one or more frames
+		// separated by "\n", which never occurs inside a frame.
+		for len(b) > 0 {
+			frame := b
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				frame, b = b[:i], b[i+1:]
+			} else {
+				b = nil
+			}
+			if len(frame) > 0 {
+				s.handle(frame)
+			}
+		}
 	}
 	s.end(err)
 }

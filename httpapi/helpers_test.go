@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/livegate/livegate"
 	"github.com/livegate/livegate/apikey"
 	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/httpapi"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/ratelimit"
@@ -295,117 +294,14 @@ func expect(t *testing.T, r response, status int, code string) {
 	}
 }
 
-// wsConn is a WebSocket client speaking the wire protocol.
-type wsConn struct {
-	t  *testing.T
-	ws *websocket.Conn
-	id uint64
-}
-
 // connect dials the gateway and authenticates with id.
-func (e *env) connect(id auth.Identity) *wsConn {
+func (e *env) connect(id auth.Identity) *wstest.Conn {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/ws",
-		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
-	if err != nil {
-		e.t.Fatalf("dial: %v", err)
-	}
-	ws.SetReadLimit(1 << 20)
-	e.t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &wsConn{t: e.t, ws: ws}
+	c := wstest.Dial(e.t, wstest.URL(e.srv.URL), nil)
 	tok, _, err := e.signer.Sign(id, auth.KindConnect, 5*time.Minute)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if f := c.call("connect", map[string]any{"token": tok}); f.Error != nil {
-		e.t.Fatalf("connect: %+v", f.Error)
-	}
+	c.Connect(protocol.ConnectParams{Token: tok})
 	return c
-}
-
-// call sends a command and returns its reply.
-func (c *wsConn) call(method string, params any) protocol.ServerFrame {
-	c.t.Helper()
-	c.id++
-	p, err := json.Marshal(params)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	b, _ := json.Marshal(protocol.Command{ID: c.id, Method: method, Params: p})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-	for {
-		f := c.frame()
-		if f.Push == nil && f.ID == c.id {
-			return f
-		}
-	}
-}
-
-func (c *wsConn) subscribe(channel string) {
-	c.t.Helper()
-	if f := c.call("subscribe", map[string]any{"channel": channel}); f.Error != nil {
-		c.t.Fatalf("subscribe %s: %+v", channel, f.Error)
-	}
-}
-
-func (c *wsConn) frame() protocol.ServerFrame {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	var f protocol.ServerFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatalf("bad frame %s: %v", b, err)
-	}
-	return f
-}
-
-// push returns the next publication pushed to the connection, skipping
-// other pushes (presence events).
-func (c *wsConn) push() *protocol.Push {
-	c.t.Helper()
-	for {
-		f := c.frame()
-		if f.Push != nil && f.Push.Data != nil {
-			return f.Push
-		}
-	}
-}
-
-// expectClose reads until the server closes and checks the code.
-func (c *wsConn) expectClose(code protocol.CloseCode) {
-	c.t.Helper()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _, err := c.ws.Read(ctx)
-		cancel()
-		if err == nil {
-			continue
-		}
-		if got := websocket.CloseStatus(err); got != websocket.StatusCode(code) {
-			c.t.Fatalf("close: got %d (%v), want %d", got, err, code)
-		}
-		return
-	}
-}
-
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

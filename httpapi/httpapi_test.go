@@ -14,6 +14,8 @@ import (
 	"github.com/livegate/livegate/audit"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/httpapi"
+	"github.com/livegate/livegate/internal/poll"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/ratelimit"
 )
@@ -23,7 +25,7 @@ func TestPublishReachesSubscriber(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	key, k := e.key("publish:room:*")
 	sub := e.connect(auth.Identity{User: "alice"})
-	sub.subscribe("room:1")
+	sub.Subscribe("room:1")
 
 	r := e.post(key, "/api/publish", `{"channel":"room:1","data":{"text":"hi"}}`)
 	expect(t, r, http.StatusOK, "")
@@ -32,7 +34,7 @@ func TestPublishReachesSubscriber(t *testing.T) {
 	if res.Channel != "room:1" || res.Offset != 1 || res.Epoch == "" {
 		t.Fatalf("response %s", r.body)
 	}
-	p := sub.push()
+	p := sub.Publication()
 	if p.Channel != "room:1" || string(p.Data) != `{"text":"hi"}` || p.Offset != 1 || p.Epoch != res.Epoch {
 		t.Fatalf("push %+v", p)
 	}
@@ -44,7 +46,7 @@ func TestPublishReachesSubscriber(t *testing.T) {
 	r = e.do(http.MethodPost, "/api/publish", "application/json; charset=utf-8",
 		strings.NewReader(`{"channel":"room:1","data":2}`), "X-API-Key", key)
 	expect(t, r, http.StatusOK, "")
-	if p := sub.push(); string(p.Data) != "2" || p.Offset != 2 {
+	if p := sub.Publication(); string(p.Data) != "2" || p.Offset != 2 {
 		t.Fatalf("push %+v", p)
 	}
 
@@ -62,7 +64,7 @@ func TestScopeMismatchForbidden(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	key, k := e.key("publish:room:*")
 	sub := e.connect(auth.Identity{User: "alice"})
-	sub.subscribe("admin:x")
+	sub.Subscribe("admin:x")
 
 	for _, body := range []string{
 		`{"channel":"admin:x","data":1}`,
@@ -88,7 +90,7 @@ func TestScopeMismatchForbidden(t *testing.T) {
 	// Nothing reached admin:x: the next push is one an admin key sends.
 	admin, _ := e.key("admin")
 	expect(t, e.post(admin, "/api/publish", `{"channel":"admin:x","data":"admin"}`), http.StatusOK, "")
-	if p := sub.push(); string(p.Data) != `"admin"` {
+	if p := sub.Publication(); string(p.Data) != `"admin"` {
 		t.Fatalf("push %+v", p)
 	}
 }
@@ -98,9 +100,9 @@ func TestBroadcast(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	key, _ := e.key("publish:room:*")
 	a := e.connect(auth.Identity{User: "alice"})
-	a.subscribe("room:1")
+	a.Subscribe("room:1")
 	b := e.connect(auth.Identity{User: "bob"})
-	b.subscribe("room:2")
+	b.Subscribe("room:2")
 
 	r := e.post(key, "/api/broadcast", `{"channels":["room:1","room:2"],"data":"hello"}`)
 	expect(t, r, http.StatusOK, "")
@@ -109,10 +111,10 @@ func TestBroadcast(t *testing.T) {
 	if len(res.Results) != 2 || res.Results[0].Channel != "room:1" || res.Results[1].Offset != 1 || res.Results[0].Error != "" {
 		t.Fatalf("response %s", r.body)
 	}
-	if p := a.push(); string(p.Data) != `"hello"` {
+	if p := a.Publication(); string(p.Data) != `"hello"` {
 		t.Fatalf("a got %+v", p)
 	}
-	if p := b.push(); string(p.Data) != `"hello"` {
+	if p := b.Publication(); string(p.Data) != `"hello"` {
 		t.Fatalf("b got %+v", p)
 	}
 
@@ -120,7 +122,7 @@ func TestBroadcast(t *testing.T) {
 	r = e.post(key, "/api/broadcast", `{"channels":["room:1","admin:x"],"data":"leak"}`)
 	expect(t, r, http.StatusForbidden, "forbidden")
 	expect(t, e.post(key, "/api/publish", `{"channel":"room:1","data":"next"}`), http.StatusOK, "")
-	if p := a.push(); string(p.Data) != `"next"` {
+	if p := a.Publication(); string(p.Data) != `"next"` {
 		t.Fatalf("a got %+v, want the next publication", p)
 	}
 
@@ -372,10 +374,10 @@ func TestDisconnect(t *testing.T) {
 	if res.Disconnected != 1 {
 		t.Fatalf("response %s", r.body)
 	}
-	a.expectClose(protocol.CloseForbidden)
+	a.ExpectClose(protocol.CloseForbidden)
 	// Only the matching connection went.
-	for _, c := range []*wsConn{a2, b} {
-		if f := c.call("subscribe", map[string]any{"channel": "room:1"}); f.Error != nil {
+	for _, c := range []*wstest.Conn{a2, b} {
+		if f := c.Call("subscribe", map[string]any{"channel": "room:1"}); f.Error != nil {
 			t.Fatalf("other connection affected: %+v", f.Error)
 		}
 	}
@@ -384,7 +386,7 @@ func TestDisconnect(t *testing.T) {
 	if res.Disconnected != 1 {
 		t.Fatalf("response %s", r.body)
 	}
-	a2.expectClose(protocol.CloseForbidden)
+	a2.ExpectClose(protocol.CloseForbidden)
 }
 
 func TestRevoke(t *testing.T) {
@@ -401,13 +403,13 @@ func TestRevoke(t *testing.T) {
 	if res.Closed != 1 {
 		t.Fatalf("response %s", r.body)
 	}
-	a.expectClose(protocol.CloseForbidden)
+	a.ExpectClose(protocol.CloseForbidden)
 	r = e.post(key, "/api/revoke", `{"session":"s9"}`)
 	r.json(t, &res)
 	if res.Closed != 1 {
 		t.Fatalf("response %s", r.body)
 	}
-	b.expectClose(protocol.CloseForbidden)
+	b.ExpectClose(protocol.CloseForbidden)
 	expect(t, e.post(key, "/api/revoke", `{"token":"jti-1"}`), http.StatusOK, "")
 	if ev, _ := e.events.last(httpapi.TypeAPIRequest); !strings.Contains(ev.Detail, "endpoint=revoke") || !strings.Contains(ev.Detail, "token=jti-1") {
 		t.Fatalf("event %+v", ev)
@@ -419,9 +421,9 @@ func TestPresence(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	key, _ := e.key("presence:lobby:*")
 	a := e.connect(auth.Identity{User: "alice"})
-	a.subscribe("lobby:main")
+	a.Subscribe("lobby:main")
 	var res httpapi.PresenceResponse
-	waitFor(t, "alice's presence", func() bool {
+	poll.Until(t, "alice's presence", func() bool {
 		r := e.post(key, "/api/presence", `{"channel":"lobby:main"}`)
 		expect(t, r, http.StatusOK, "")
 		r.json(t, &res)
@@ -482,13 +484,13 @@ func TestChannels(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	key, _ := e.key("channels")
 	a := e.connect(auth.Identity{User: "alice"})
-	a.subscribe("room:1")
-	a.subscribe("room:2")
+	a.Subscribe("room:1")
+	a.Subscribe("room:2")
 	b := e.connect(auth.Identity{User: "bob"})
-	b.subscribe("room:1")
-	b.subscribe("lobby:x")
+	b.Subscribe("room:1")
+	b.Subscribe("lobby:x")
 	c := e.connect(auth.Identity{User: "carol", Tenant: "acme"})
-	c.subscribe("org:news")
+	c.Subscribe("org:news")
 
 	r := e.post(key, "/api/channels", `{}`)
 	expect(t, r, http.StatusOK, "")
@@ -521,13 +523,13 @@ func TestTenantIsolation(t *testing.T) {
 	acmeKey, _ := e.key("publish:org:*,presence:org:*,history:org:*,channels,disconnect", func(r *apikey.CreateRequest) { r.Tenant = "acme" })
 	globalKey, _ := e.key("publish:org:*")
 	acme := e.connect(auth.Identity{User: "alice", Tenant: "acme"})
-	acme.subscribe("org:news")
+	acme.Subscribe("org:news")
 	globex := e.connect(auth.Identity{User: "bob", Tenant: "globex"})
-	globex.subscribe("org:news")
+	globex.Subscribe("org:news")
 
 	// A tenant-bound key publishes into its tenant without naming it.
 	expect(t, e.post(acmeKey, "/api/publish", `{"channel":"org:news","data":"for acme"}`), http.StatusOK, "")
-	if p := acme.push(); string(p.Data) != `"for acme"` {
+	if p := acme.Publication(); string(p.Data) != `"for acme"` {
 		t.Fatalf("acme got %+v", p)
 	}
 	// It cannot reach another tenant.
@@ -550,7 +552,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	// Presence and history are the tenant's.
 	var pres httpapi.PresenceResponse
-	waitFor(t, "acme presence", func() bool {
+	poll.Until(t, "acme presence", func() bool {
 		r := e.post(acmeKey, "/api/presence", `{"channel":"org:news"}`)
 		r.json(t, &pres)
 		return len(pres.Clients) == 1
@@ -567,11 +569,11 @@ func TestTenantIsolation(t *testing.T) {
 
 	// An unbound key names the tenant; globex's message never reaches acme.
 	expect(t, e.post(globalKey, "/api/publish", `{"channel":"org:news","data":"for globex","tenant":"globex"}`), http.StatusOK, "")
-	if p := globex.push(); string(p.Data) != `"for globex"` {
+	if p := globex.Publication(); string(p.Data) != `"for globex"` {
 		t.Fatalf("globex got %+v", p)
 	}
 	expect(t, e.post(acmeKey, "/api/publish", `{"channel":"org:news","data":"acme again"}`), http.StatusOK, "")
-	if p := acme.push(); string(p.Data) != `"acme again"` {
+	if p := acme.Publication(); string(p.Data) != `"acme again"` {
 		t.Fatalf("acme got %+v, want its own next message", p)
 	}
 }

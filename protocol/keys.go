@@ -17,7 +17,7 @@ var errSyntax = errors.New("invalid JSON")
 // the p* parameter bits: key i of params is bit 1<<i.
 var (
 	envelopeKeys = []string{"id", "method", "params"}
-	paramKeys    = []string{"token", "channel", "since", "name", "payload", "data", "view", "session", "csrf", "params", "ref"}
+	paramKeys    = []string{"token", "channel", "since", "name", "payload", "data", "view", "session", "csrf", "params", "ref", "batch"}
 	sinceKeys    = []string{"offset", "epoch"}
 )
 

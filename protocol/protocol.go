@@ -54,6 +54,11 @@ type ConnectParams struct {
 	// Data is an optional JSON value (at most MaxConnectData bytes) handed
 	// to the gateway's connect hook; without a hook it is ignored.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Batch asks the server to send several frames in one WebSocket
+	// message when it has more than one queued, separated by "\n". A
+	// client that sets it splits every message it receives on "\n"; the
+	// server then never leaves a raw newline inside a frame.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // StreamPosition identifies a point in a channel's stream.
@@ -105,6 +110,9 @@ type ConnectResult struct {
 	// Channels are the channels the server subscribed the connection to
 	// at connect, by name, with each one's stream position.
 	Channels map[string]StreamPosition `json:"channels,omitempty"`
+	// Batch confirms that messages may carry several frames separated by
+	// "\n" (the connect asked for it).
+	Batch bool `json:"batch,omitempty"`
 }
 
 // PresenceParams are the parameters of "presence".
@@ -387,6 +395,8 @@ type ClientFrame struct {
 	CSRF string
 	// Ref: view, leave. (A view event also uses Name and Payload.)
 	Ref string
+	// Batch: connect (optional); see ConnectParams.Batch.
+	Batch bool
 }
 
 // wireFrame decodes a command and its parameters in one pass. Which
@@ -411,6 +421,7 @@ type wireParams struct {
 	CSRF    *string         `json:"csrf"`
 	Params  json.RawMessage `json:"params"`
 	Ref     *string         `json:"ref"`
+	Batch   *bool           `json:"batch"`
 }
 
 // param bits: which parameters each method takes. Bit i is paramKeys[i].
@@ -426,13 +437,14 @@ const (
 	pCSRF
 	pParams
 	pRef
+	pBatch
 )
 
 // stringParams are the parameters whose value must be a JSON string.
 const stringParams = pToken | pChannel | pName | pView | pSession | pCSRF | pRef
 
 var methodParams = map[string]uint64{
-	MethodConnect:     pToken | pData,
+	MethodConnect:     pToken | pData | pBatch,
 	MethodRefresh:     pToken,
 	MethodSubscribe:   pChannel | pToken | pSince,
 	MethodUnsubscribe: pChannel,
@@ -505,6 +517,9 @@ func DecodeClientFrame(frame []byte) (ClientFrame, error) {
 		f.Name = *p.Name
 	}
 	f.Since, f.Payload, f.Data = p.Since, p.Payload, p.Data
+	if p.Batch != nil {
+		f.Batch = *p.Batch
+	}
 	return f, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/internal/poll"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
@@ -429,7 +430,7 @@ func TestCircuitBreaker(t *testing.T) {
 		t.Fatalf("backend got %d requests, want 3: the open circuit let calls through", n)
 	}
 	b.setReply(jsonReply(`{"allow":true}`))
-	waitFor(t, func() bool { return p.breaker.State() == gobreaker.StateHalfOpen })
+	poll.Until(t, "the breaker to go half-open", func() bool { return p.breaker.State() == gobreaker.StateHalfOpen })
 	if err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x"); err != nil {
 		t.Fatalf("half-open probe: %v", err)
 	}
@@ -463,7 +464,7 @@ func TestCallerGoneDoesNotTrip(t *testing.T) {
 	p := newTestProxy(t, b, func(c *Config) { c.Breaker.Failures = 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		waitFor(t, func() bool { return b.requests.Load() == 1 })
+		poll.Until(t, "the backend request", func() bool { return b.requests.Load() == 1 })
 		cancel()
 	}()
 	if err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrBackend) {
@@ -471,17 +472,6 @@ func TestCallerGoneDoesNotTrip(t *testing.T) {
 	}
 	if p.breaker.State() != gobreaker.StateClosed {
 		t.Fatal("a departed client opened the circuit")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/livegate/livegate"
+	"github.com/livegate/livegate/internal/poll"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/proxy"
@@ -189,115 +191,8 @@ func newGatewayEnv(t *testing.T, b *appBackend, mut func(*proxy.Config)) *gatewa
 	return e
 }
 
-// wsClient speaks the wire protocol by hand.
-type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
-
-func (e *gatewayEnv) dial(t *testing.T, header http.Header) *wsClient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}, HTTPHeader: header})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	return &wsClient{t: t, ws: ws}
-}
-
-func (c *wsClient) send(id uint64, method string, params any) {
-	c.t.Helper()
-	p, _ := json.Marshal(params)
-	b, _ := json.Marshal(protocol.Command{ID: id, Method: method, Params: p})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *wsClient) frame() (protocol.ServerFrame, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return protocol.ServerFrame{}, err
-	}
-	var f protocol.ServerFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatalf("bad frame %s: %v", b, err)
-	}
-	return f, nil
-}
-
-func (c *wsClient) reply(id uint64) protocol.ServerFrame {
-	c.t.Helper()
-	for {
-		f, err := c.frame()
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		if f.Push == nil && f.ID == id {
-			return f
-		}
-	}
-}
-
-func (c *wsClient) push() *protocol.Push {
-	c.t.Helper()
-	f, err := c.frame()
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	if f.Push == nil {
-		c.t.Fatalf("want push, got %+v", f)
-	}
-	return f.Push
-}
-
-func (c *wsClient) expectClose(code protocol.CloseCode) {
-	c.t.Helper()
-	for {
-		_, err := c.frame()
-		if err == nil {
-			continue
-		}
-		if got := websocket.CloseStatus(err); got != websocket.StatusCode(code) {
-			c.t.Fatalf("close: got %d (%v), want %d", got, err, code)
-		}
-		return
-	}
-}
-
-func (c *wsClient) connect(data string) protocol.ConnectResult {
-	c.t.Helper()
-	c.send(1, protocol.MethodConnect, protocol.ConnectParams{Data: json.RawMessage(data)})
-	r := c.reply(1)
-	if r.Error != nil {
-		c.t.Fatalf("connect: %+v", r.Error)
-	}
-	var res protocol.ConnectResult
-	if err := json.Unmarshal(r.Result, &res); err != nil {
-		c.t.Fatal(err)
-	}
-	return res
-}
-
 func grantAlice(map[string]any) (int, string) {
 	return 200, `{"user":"alice","session":"s1","channels":["room:lobby"]}`
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestGatewayConnectThroughBackend: the backend decides who the client
@@ -309,13 +204,13 @@ func TestGatewayConnectThroughBackend(t *testing.T) {
 	b.on("/connect", grantAlice)
 	e := newGatewayEnv(t, b, nil)
 	forged := "v1=" + strings.Repeat("ab", 32)
-	c := e.dial(t, http.Header{
+	c := wstest.Dial(t, e.url, http.Header{
 		"Cookie":             {"app_session=xyz"},
 		"Livegate-Signature": {forged},
 		"Livegate-Timestamp": {"1"},
 		"X-Secret-Internal":  {"no"},
 	})
-	res := c.connect(`{"room":"lobby"}`)
+	res := c.Connect(protocol.ConnectParams{Data: json.RawMessage(`{"room":"lobby"}`)})
 	if res.User != "alice" {
 		t.Fatalf("user %q, want the backend's alice", res.User)
 	}
@@ -343,12 +238,12 @@ func TestGatewayConnectThroughBackend(t *testing.T) {
 	if _, err := e.gw.Publish(context.Background(), "room:lobby", map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
-	if p := c.push(); p.Channel != "room:lobby" || string(p.Data) != `{"n":1}` {
+	if p := c.Push(); p.Channel != "room:lobby" || string(p.Data) != `{"n":1}` {
 		t.Fatalf("push %+v", p)
 	}
 	// Closing tells the backend.
-	_ = c.ws.Close(websocket.StatusNormalClosure, "")
-	waitUntil(t, "disconnect notification", func() bool { return b.count("/disconnect") == 1 })
+	_ = c.WS.Close(websocket.StatusNormalClosure, "")
+	poll.Until(t, "disconnect notification", func() bool { return b.count("/disconnect") == 1 })
 	if d := b.lastBody("/disconnect"); d["conn_id"] != res.Client || d["identity"].(map[string]any)["sub"] != "alice" || d["client_ip"] != "127.0.0.1" {
 		t.Fatalf("disconnect body %v", d)
 	}
@@ -359,10 +254,10 @@ func TestGatewayConnectDenied(t *testing.T) {
 	b := newAppBackend(t)
 	b.on("/connect", func(map[string]any) (int, string) { return 200, `{"deny":true}` })
 	e := newGatewayEnv(t, b, nil)
-	c := e.dial(t, nil)
-	c.send(1, protocol.MethodConnect, protocol.ConnectParams{})
-	c.expectClose(protocol.CloseForbidden)
-	waitUntil(t, "no connections", func() bool { return e.gw.Stats().Connections == 0 })
+	c := wstest.Dial(t, e.url, nil)
+	c.Command(1, protocol.MethodConnect, protocol.ConnectParams{})
+	c.ExpectClose(protocol.CloseForbidden)
+	poll.Until(t, "no connections", func() bool { return e.gw.Stats().Connections == 0 })
 }
 
 // TestGatewayBackendFailures: whatever goes wrong with the backend, the
@@ -384,10 +279,10 @@ func TestGatewayBackendFailures(t *testing.T) {
 				b.srv.Close()
 			}
 			e := newGatewayEnv(t, b, nil)
-			c := e.dial(t, nil)
-			c.send(1, protocol.MethodConnect, protocol.ConnectParams{})
-			c.expectClose(protocol.CloseInternal)
-			waitUntil(t, "no connections", func() bool { return e.gw.Stats().Connections == 0 })
+			c := wstest.Dial(t, e.url, nil)
+			c.Command(1, protocol.MethodConnect, protocol.ConnectParams{})
+			c.ExpectClose(protocol.CloseInternal)
+			poll.Until(t, "no connections", func() bool { return e.gw.Stats().Connections == 0 })
 			if e.disconnects.Load() != 0 {
 				t.Fatal("OnDisconnect called for a connection that never connected")
 			}
@@ -410,20 +305,20 @@ func TestGatewayEventAllowList(t *testing.T) {
 		return 200, string(out)
 	})
 	e := newGatewayEnv(t, b, nil)
-	c := e.dial(t, nil)
-	c.connect(`null`)
+	c := wstest.Dial(t, e.url, nil)
+	c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
 	before := b.total()
-	c.send(2, protocol.MethodEvent, protocol.EventParams{Name: "admin_reset", Payload: json.RawMessage(`{}`)})
-	if r := c.reply(2); r.Error == nil || r.Error.Code != protocol.CodeNotAvailable {
+	c.Command(2, protocol.MethodEvent, protocol.EventParams{Name: "admin_reset", Payload: json.RawMessage(`{}`)})
+	if r := c.Reply(2); r.Error == nil || r.Error.Code != protocol.CodeNotAvailable {
 		t.Fatalf("unlisted event: %+v", r)
 	}
 	if n := b.total(); n != before {
 		t.Fatalf("unlisted event reached the backend (%d requests)", n-before)
 	}
-	c.send(3, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{"text":"hello"}`)})
+	c.Command(3, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{"text":"hello"}`)})
 	var sawPush, sawReply bool
 	for !sawPush || !sawReply {
-		f, err := c.frame()
+		f, err := c.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -446,13 +341,13 @@ func TestGatewayEventAllowList(t *testing.T) {
 	}
 	// A backend error code passes through; a backend failure is generic.
 	b.on("/event", func(map[string]any) (int, string) { return 200, `{"error":"forbidden"}` })
-	c.send(4, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{}`)})
-	if r := c.reply(4); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
+	c.Command(4, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{}`)})
+	if r := c.Reply(4); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
 		t.Fatalf("backend error: %+v", r)
 	}
 	b.on("/event", func(map[string]any) (int, string) { return 500, `{"error":"db down: password=hunter2"}` })
-	c.send(5, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{}`)})
-	r := c.reply(5)
+	c.Command(5, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{}`)})
+	r := c.Reply(5)
 	if r.Error == nil || r.Error.Code != protocol.CodeUnavailable || strings.Contains(r.Error.Message, "hunter2") {
 		t.Fatalf("backend failure: %+v", r.Error)
 	}
@@ -469,19 +364,19 @@ func TestGatewaySubscribeAsksBackend(t *testing.T) {
 		return 200, `{"allow":false}`
 	})
 	e := newGatewayEnv(t, b, nil)
-	c := e.dial(t, nil)
-	c.connect(`null`)
-	c.send(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:lobby"})
-	if r := c.reply(2); r.Error != nil {
+	c := wstest.Dial(t, e.url, nil)
+	c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
+	c.Command(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:lobby"})
+	if r := c.Reply(2); r.Error != nil {
 		t.Fatalf("allowed subscribe: %+v", r.Error)
 	}
-	c.send(3, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:secret"})
-	if r := c.reply(3); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
+	c.Command(3, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:secret"})
+	if r := c.Reply(3); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
 		t.Fatalf("denied subscribe: %+v", r)
 	}
 	b.on("/subscribe", func(map[string]any) (int, string) { return 502, `` })
-	c.send(4, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:other"})
-	if r := c.reply(4); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
+	c.Command(4, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:other"})
+	if r := c.Reply(4); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
 		t.Fatalf("subscribe with backend failing: %+v", r)
 	}
 }
@@ -496,9 +391,9 @@ func TestGatewayCircuitOpenRefusesConnects(t *testing.T) {
 		c.Breaker = proxy.BreakerConfig{Failures: 2, OpenFor: time.Hour}
 	})
 	for range 4 {
-		c := e.dial(t, nil)
-		c.send(1, protocol.MethodConnect, protocol.ConnectParams{})
-		c.expectClose(protocol.CloseInternal)
+		c := wstest.Dial(t, e.url, nil)
+		c.Command(1, protocol.MethodConnect, protocol.ConnectParams{})
+		c.ExpectClose(protocol.CloseInternal)
 	}
 	if n := b.count("/connect"); n != 2 {
 		t.Fatalf("backend got %d connects, want 2", n)

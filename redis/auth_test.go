@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/internal/poll"
 )
 
 // TestReplayRace: the same jti consumed concurrently through two engines
@@ -68,7 +69,7 @@ func TestReplayExpiryAndInput(t *testing.T) {
 	if err := other.Consume(ctx, "short", time.Now().Add(time.Minute)); err != nil {
 		t.Fatalf("other prefix: %v", err)
 	}
-	waitFor(t, "the entry to expire", func() bool {
+	poll.Until(t, "the entry to expire", func() bool {
 		return b.Consume(ctx, "short", time.Now().Add(time.Minute)) == nil
 	})
 	if err := a.Consume(ctx, "short", time.Now().Add(time.Minute)); !errors.Is(err, auth.ErrReplayed) {
@@ -142,7 +143,7 @@ func TestRevocationsAcrossEngines(t *testing.T) {
 	if got, _ := b.Revoked(ctx, auth.Identity{TokenID: "brief"}); !got {
 		t.Error("brief revocation not in force")
 	}
-	waitFor(t, "the brief revocation to end", func() bool {
+	poll.Until(t, "the brief revocation to end", func() bool {
 		got, err := b.Revoked(ctx, auth.Identity{TokenID: "brief"})
 		return err == nil && !got
 	})

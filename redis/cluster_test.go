@@ -14,6 +14,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/livegate/livegate"
+	"github.com/livegate/livegate/internal/poll"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/ratelimit"
 )
@@ -303,12 +305,12 @@ func follow(ctx context.Context, nodes []*gwNode, k int, c *rawConn, channel, ep
 
 // nextPush reads c until a push arrives, failing after a generous
 // deadline.
-func nextPush(t *testing.T, c *wsClient) *protocol.Push {
+func nextPush(t *testing.T, c *wstest.Conn) *protocol.Push {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		_, b, err := c.ws.Read(ctx)
+		_, b, err := c.WS.Read(ctx)
 		if err != nil {
 			t.Fatalf("waiting for a push: %v", err)
 		}
@@ -340,7 +342,7 @@ func retry(t *testing.T, what string, f func() error) int {
 	t.Helper()
 	failed := 0
 	var last error
-	waitFor(t, what, func() bool {
+	poll.Until(t, what, func() bool {
 		if last = f(); last != nil {
 			failed++
 			return false
@@ -375,7 +377,7 @@ func TestGatewayClusterRedisRestart(t *testing.T) {
 		}
 	}
 	var epoch string
-	for _, cl := range []*wsClient{onB, onC, away} {
+	for _, cl := range []*wstest.Conn{onB, onC, away} {
 		var offsets []uint64
 		for len(offsets) < 5 {
 			p := nextPush(t, cl)
@@ -390,7 +392,7 @@ func TestGatewayClusterRedisRestart(t *testing.T) {
 		}
 	}
 	since := protocol.StreamPosition{Offset: 5, Epoch: epoch}
-	_ = away.ws.CloseNow()
+	_ = away.WS.CloseNow()
 
 	srv.stop()
 	if err := srv.start(); err != nil {
@@ -400,16 +402,15 @@ func TestGatewayClusterRedisRestart(t *testing.T) {
 	// The subscribed clients are told to resubscribe; nothing else
 	// arrives before that.
 	resubscribed := map[string]protocol.SubscribeResult{}
-	for name, cl := range map[string]*wsClient{"B": onB, "C": onC} {
+	for name, cl := range map[string]*wstest.Conn{"B": onB, "C": onC} {
 		p := nextPush(t, cl)
 		if !p.Resubscribe || p.Channel != channel {
 			t.Fatalf("client on %s got %+v after the restart, want a resubscribe notice", name, *p)
 		}
-		if r := cl.call(3, `{"id":3,"method":"unsubscribe","params":{"channel":"`+channel+`"}}`); r.Error != nil {
+		if r := cl.Call(protocol.MethodUnsubscribe, protocol.UnsubscribeParams{Channel: channel}); r.Error != nil {
 			t.Fatalf("unsubscribe: %+v", r.Error)
 		}
-		sinceJSON, _ := json.Marshal(since)
-		res := subscribeResult(t, cl.call(4, `{"id":4,"method":"subscribe","params":{"channel":"`+channel+`","since":`+string(sinceJSON)+`}}`))
+		res := subscribeResult(t, cl.Call(protocol.MethodSubscribe, protocol.SubscribeParams{Channel: channel, Since: &since}))
 		if res.Recovered == nil || *res.Recovered || len(res.Publications) != 0 || res.Epoch == epoch {
 			t.Fatalf("client on %s resubscribed since %+v: recovered %v, %d publications, epoch %q; want recovered:false, none, a new epoch",
 				name, since, res.Recovered, len(res.Publications), res.Epoch)
@@ -440,7 +441,7 @@ func TestGatewayClusterRedisRestart(t *testing.T) {
 		_, err := a.gw.Publish(ctx, channel, pubN{N: 1})
 		return err
 	})
-	for name, cl := range map[string]*wsClient{"B": onB, "C": onC} {
+	for name, cl := range map[string]*wstest.Conn{"B": onB, "C": onC} {
 		want := resubscribed[name]
 		p := nextPush(t, cl)
 		if !p.IsPublication() || p.Epoch != want.Epoch || p.Offset != want.Offset+1 {
@@ -458,10 +459,15 @@ var echoHandler = livegate.HandlerFunc[json.RawMessage](func(_ context.Context, 
 	return p, nil
 })
 
-func echo(t *testing.T, cl *wsClient, id uint64, text string) {
+func echo(t *testing.T, cl *wstest.Conn, id uint64, text string) {
 	t.Helper()
-	f := cl.call(id, fmt.Sprintf(`{"id":%d,"method":"event","params":{"name":"echo","payload":%q}}`, id, text))
-	if f.Error != nil || string(f.Result) != fmt.Sprintf("%q", text) {
+	payload, err := json.Marshal(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Command(id, protocol.MethodEvent, protocol.EventParams{Name: "echo", Payload: payload})
+	f := cl.Reply(id)
+	if f.Error != nil || string(f.Result) != string(payload) {
 		t.Fatalf("echo %q: result %s, error %+v", text, f.Result, f.Error)
 	}
 }
@@ -488,7 +494,7 @@ func TestGatewayClusterRedisDown(t *testing.T) {
 		}
 	}
 	const channel = "room:down"
-	var open []*wsClient
+	var open []*wstest.Conn
 	for i, n := range nodes {
 		cl := join(t, n, fmt.Sprint("u", i), channel)
 		echo(t, cl, 10, "before")
@@ -668,17 +674,17 @@ func TestGatewayClusterNodeDeath(t *testing.T) {
 		return users
 	}
 	all := []string{"alice@node-0", "bob@node-1", "carol@node-2"}
-	waitFor(t, "all three users in presence", func() bool { return slices.Equal(presence(a), all) })
+	poll.Until(t, "all three users in presence", func() bool { return slices.Equal(presence(a), all) })
 
 	// Carol already holds her one connection, on node C.
 	connectClose := func(n *gwNode, user string) (websocket.StatusCode, error) {
-		cl, err := dialNode(t, n)
+		cl, err := wstest.TryDial(t, n.url, nil)
 		if err != nil {
 			return -1, err
 		}
-		defer cl.ws.CloseNow()
-		cl.send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, user) + `"}}`)
-		f, err := cl.next()
+		defer cl.WS.CloseNow()
+		cl.Send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, user) + `"}}`)
+		f, err := cl.Next()
 		if err == nil {
 			if f.Error != nil {
 				return -1, f.Error
@@ -695,7 +701,7 @@ func TestGatewayClusterNodeDeath(t *testing.T) {
 	// handshake at once.
 	go func() {
 		for {
-			if _, _, err := carol.ws.Read(context.Background()); err != nil {
+			if _, _, err := carol.WS.Read(context.Background()); err != nil {
 				return
 			}
 		}
@@ -703,9 +709,9 @@ func TestGatewayClusterNodeDeath(t *testing.T) {
 	c.kill()
 	alive := []string{"alice@node-0", "bob@node-1"}
 	for _, n := range []*gwNode{a, b} {
-		waitFor(t, "the dead node's user to leave presence on "+n.url, func() bool { return slices.Equal(presence(n), alive) })
+		poll.Until(t, "the dead node's user to leave presence on "+n.url, func() bool { return slices.Equal(presence(n), alive) })
 	}
-	waitFor(t, "carol to connect on node A after node C died", func() bool {
+	poll.Until(t, "carol to connect on node A after node C died", func() bool {
 		code, err := connectClose(a, "carol")
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/broker"
+	"github.com/livegate/livegate/broker/brokertest"
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/ratelimit"
 	"github.com/livegate/livegate/redis"
 )
@@ -26,8 +28,8 @@ func TestRedisStopped(t *testing.T) {
 	if err := b.b.Subscribe(ctx, "down:1"); err != nil {
 		t.Fatal(err)
 	}
-	before := mustPublish(t, a.b, "down:1", `1`, broker.PublishOptions{HistorySize: 10})
-	waitFor(t, "delivery before the stop", func() bool { return len(b.rec.offsets("down:1")) == 1 })
+	before := brokertest.MustPublish(t, a.b, "down:1", `1`, broker.PublishOptions{HistorySize: 10})
+	poll.Until(t, "delivery before the stop", func() bool { return len(b.rec.offsets("down:1")) == 1 })
 	limiter, err := a.e.LimitStore().NewLimiter("l", ratelimit.Per(10, time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -91,16 +93,16 @@ func TestRedisStopped(t *testing.T) {
 	if err := srv.start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Ping to succeed again", func() bool { return a.e.Ping(ctx) == nil })
+	poll.Until(t, "Ping to succeed again", func() bool { return a.e.Ping(ctx) == nil })
 	// No manual resubscribe: publications reach B again.
 	var after broker.Position
-	waitFor(t, "B to receive a publication after the restart", func() bool {
-		after = mustPublish(t, a.b, "down:1", `"again"`, broker.PublishOptions{HistorySize: 10})
+	poll.Until(t, "B to receive a publication after the restart", func() bool {
+		after = brokertest.MustPublish(t, a.b, "down:1", `"again"`, broker.PublishOptions{HistorySize: 10})
 		time.Sleep(50 * time.Millisecond)
 		return slices.ContainsFunc(b.rec.offsets("down:1"), func(o uint64) bool { return o > 0 }) && b.rec.last().Epoch == after.Epoch
 	})
 	if after.Epoch == before.Epoch {
 		t.Fatal("the restarted Redis without persistence kept the epoch")
 	}
-	waitFor(t, "B to report the loss", func() bool { return b.rec.lossCount() > 0 })
+	poll.Until(t, "B to report the loss", func() bool { return b.rec.lossCount() > 0 })
 }

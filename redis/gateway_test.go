@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/livegate/livegate"
 	"github.com/livegate/livegate/auth"
+	"github.com/livegate/livegate/internal/poll"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/ratelimit"
@@ -147,75 +148,12 @@ func clusterToken(t testing.TB, user string) string {
 	return tok
 }
 
-// wsClient is a raw protocol client.
-type wsClient struct {
-	t  testing.TB
-	ws *websocket.Conn
-}
-
-func dialNode(t testing.TB, n *gwNode) (*wsClient, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, n.url, &websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	return &wsClient{t: t, ws: ws}, nil
-}
-
-func (c *wsClient) send(frame string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *wsClient) next() (protocol.ServerFrame, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return protocol.ServerFrame{}, err
-	}
-	var f protocol.ServerFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatalf("bad frame %s: %v", b, err)
-	}
-	return f, nil
-}
-
-// call sends a command and returns its reply, skipping pushes.
-func (c *wsClient) call(id uint64, frame string) protocol.ServerFrame {
-	c.t.Helper()
-	c.send(frame)
-	for {
-		f, err := c.next()
-		if err != nil {
-			c.t.Fatalf("waiting for reply %d: %v", id, err)
-		}
-		if f.ID == id {
-			return f
-		}
-	}
-}
-
 // join connects user to n and subscribes to channel.
-func join(t testing.TB, n *gwNode, user, channel string) *wsClient {
+func join(t testing.TB, n *gwNode, user, channel string) *wstest.Conn {
 	t.Helper()
-	c, err := dialNode(t, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := c.call(1, `{"id":1,"method":"connect","params":{"token":"`+clusterToken(t, user)+`"}}`); r.Error != nil {
-		t.Fatalf("connect: %+v", r.Error)
-	}
-	if r := c.call(2, `{"id":2,"method":"subscribe","params":{"channel":"`+channel+`"}}`); r.Error != nil {
-		t.Fatalf("subscribe: %+v", r.Error)
-	}
+	c := wstest.Dial(t, n.url, nil)
+	c.Connect(protocol.ConnectParams{Token: clusterToken(t, user)})
+	c.Subscribe(channel)
 	return c
 }
 
@@ -244,10 +182,10 @@ func TestGatewayCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, cl := range map[string]*wsClient{"B": onB, "C": onC, "C/bob": bob} {
+	for name, cl := range map[string]*wstest.Conn{"B": onB, "C": onC, "C/bob": bob} {
 		var offsets []uint64
 		for len(offsets) < 5 {
-			f, err := cl.next()
+			f, err := cl.Next()
 			if err != nil {
 				t.Fatalf("%s: %v after %v", name, err, offsets)
 			}
@@ -260,7 +198,7 @@ func TestGatewayCluster(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "presence of both users from node A", func() bool {
+	poll.Until(t, "presence of both users from node A", func() bool {
 		list, err := a.gw.Presence(ctx, "room:1")
 		if err != nil {
 			t.Fatal(err)
@@ -276,9 +214,9 @@ func TestGatewayCluster(t *testing.T) {
 	if _, err := a.gw.RevokeUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	for name, cl := range map[string]*wsClient{"B": onB, "C": onC} {
+	for name, cl := range map[string]*wstest.Conn{"B": onB, "C": onC} {
 		for {
-			_, err := cl.next()
+			_, err := cl.Next()
 			if err == nil {
 				continue
 			}
@@ -293,7 +231,7 @@ func TestGatewayCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		f, err := bob.next()
+		f, err := bob.Next()
 		if err != nil {
 			t.Fatalf("bob: %v", err)
 		}
@@ -305,12 +243,12 @@ func TestGatewayCluster(t *testing.T) {
 		}
 	}
 	// A revoked user's new connection is refused on every node.
-	cl, err := dialNode(t, b)
+	cl, err := wstest.TryDial(t, b.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, "alice") + `"}}`)
-	if f, err := cl.next(); err == nil && f.Error == nil {
+	cl.Send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, "alice") + `"}}`)
+	if f, err := cl.Next(); err == nil && f.Error == nil {
 		t.Fatal("revoked user connected on another node")
 	}
 }
@@ -324,12 +262,12 @@ func TestGatewayClusterConnsPerIP(t *testing.T) {
 	nodes := newCluster(t, 3, limits)
 	join(t, nodes[0], "u1", "room:2")
 	join(t, nodes[2], "u2", "room:2") // node C admits connections
-	cl, err := dialNode(t, nodes[1])
+	cl, err := wstest.TryDial(t, nodes[1].url, nil)
 	if err != nil {
 		return // refused at the upgrade
 	}
-	cl.send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, "u3") + `"}}`)
-	if f, err := cl.next(); err == nil && f.Error == nil {
+	cl.Send(`{"id":1,"method":"connect","params":{"token":"` + clusterToken(t, "u3") + `"}}`)
+	if f, err := cl.Next(); err == nil && f.Error == nil {
 		t.Fatal("a third connection from the same IP was accepted on another node")
 	}
 }

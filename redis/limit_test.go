@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/poll"
 	"github.com/livegate/livegate/ratelimit"
 	"github.com/livegate/livegate/redis"
 )
@@ -184,7 +185,7 @@ func TestCounterAcrossEngines(t *testing.T) {
 	if err := dyingEngine.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dead engine's slots to come back", func() bool {
+	poll.Until(t, "the dead engine's slots to come back", func() bool {
 		ok, err := b.Acquire(ctx, "ip", 4)
 		return err == nil && ok
 	})

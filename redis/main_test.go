@@ -177,16 +177,3 @@ func rawClient(t testing.TB, addr string) *goredis.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

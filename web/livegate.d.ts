@@ -71,6 +71,19 @@ export type CloseAdvice = "reconnect" | "new_token" | "stop";
 /** The advice for a close code: "reconnect", "new_token" or "stop". */
 export declare function adviceFor(code: number): CloseAdvice;
 
+/**
+ * The frames of one WebSocket message of a connection that asked for
+ * batches ("batch": true at connect): one or more JSON frames separated by
+ * "\n". Empty parts are dropped.
+ */
+export declare function splitFrames(data: string): string[];
+
+/**
+ * Splits a message of a batching connection into its frames, which are
+ * separated by "\n"; empty pieces are skipped.
+ */
+export function splitFrames(data: string): string[];
+
 /** The result of `connect`. */
 export interface ConnectResult {
   /** The connection's id on the node; opaque. */
@@ -83,6 +96,8 @@ export interface ConnectResult {
   ping: number;
   /** Channels the server subscribed the connection to at connect, with their stream positions. */
   channels?: Record<string, {offset: number; epoch: string}>;
+  /** True: messages may carry several frames separated by "\n" (the client asks for it at connect). */
+  batch?: boolean;
   [key: string]: unknown;
 }
 

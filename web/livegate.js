@@ -56,6 +56,18 @@ export const State = Object.freeze({
  * "csrf" (no <meta name="csrf-token"> for a live view) and "dependency"
  * (DOMPurify or idiomorph could not be loaded, or there is no DOM).
  */
+/**
+ * Splits a message of a batching connection into its frames: they are
+ * separated by "\n" (docs/protocol.md, "Batched messages"); empty pieces
+ * are skipped.
+ * @param {string} data
+ * @returns {string[]}
+ */
+export function splitFrames(data) {
+  if (data.indexOf("\n") < 0) return data === "" ? [] : [data];
+  return data.split("\n").filter((f) => f !== "");
+}
+
 export class LivegateError extends Error {
   constructor(code, message, detail) {
     super(message || code);
@@ -468,6 +480,8 @@ export class Client {
 
   #state = State.CLOSED;
   #ws = null;
+  #inbox = []; // frames of batched messages waiting for #drain: {gen, frame}
+  #draining = false;
   #gen = 0; // bumped by every open attempt and by close(); stale async work checks it
   #nextId = 1;
   #pending = new Map(); // id -> command waiting for its reply
@@ -1394,7 +1408,9 @@ export class Client {
       this.#tokens = this.#opts.burst; // a fresh bucket per connection, like the server's
       this.#lastRefill = Date.now();
       const id = this.#nextId++;
-      const text = JSON.stringify({id, method: "connect", params: {token}});
+      // batch: the server may put several frames in one message, separated
+      // by "\n" (fewer messages under load); #onMessage splits them.
+      const text = JSON.stringify({id, method: "connect", params: {token, batch: true}});
       this.#pending.set(id, {
         method: "connect",
         resolve: (result) => this.#connected(ws, result),
@@ -1816,6 +1832,39 @@ export class Client {
 
   #onMessage(data) {
     if (typeof data !== "string") return; // binary frames are not part of v1
+    // The connect asked for batches: a message holds one or more frames
+    // separated by "\n", which the server never leaves inside a frame.
+    const frames = splitFrames(data);
+    if (frames.length === 1 && !this.#draining) {
+      this.#onFrame(frames[0]);
+      return;
+    }
+    const gen = this.#gen;
+    for (const frame of frames) this.#inbox.push({gen, frame});
+    if (!this.#draining) this.#drain();
+  }
+
+  // Handles the frames of batched messages in order, each as if it had come
+  // in a message of its own: after a reply, whatever awaited it (a
+  // subscribe marking its subscription active, say) runs before the next
+  // frame, so a push batched right behind its subscribe reply is not lost.
+  async #drain() {
+    this.#draining = true;
+    try {
+      while (this.#inbox.length > 0) {
+        const {gen, frame} = this.#inbox.shift();
+        if (gen !== this.#gen) continue; // from a socket since replaced
+        if (this.#onFrame(frame) && this.#inbox.length > 0) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  // Handles one frame; true when it was the reply to a pending command.
+  #onFrame(data) {
     let msg;
     try {
       msg = JSON.parse(data);
@@ -1856,10 +1905,11 @@ export class Client {
       const message = typeof e.message === "string" ? e.message : code;
       if (this.#debug) this.#log("error reply", msg.id, code);
       this.#settle(cmd, null, new LivegateError(code, message, typeof e.detail === "string" ? e.detail : undefined));
-      return;
+      return true;
     }
     if (this.#debug) this.#log("reply", msg.id);
     this.#settle(cmd, hasOwn(msg, "result") ? msg.result : null, null);
+    return true;
   }
 
   // ---- helpers ----

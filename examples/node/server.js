@@ -1,5 +1,5 @@
 // A minimal backend for a livegate gateway in proxy mode:
-//   GET  /                  the chat page (public/)
+//   GET  /                  the chat page (../chat-page/)
 //   POST /token             a connect token for the name in {"user": ...} (demo sign-in)
 //   POST /announce          publishes a message through the gateway's HTTP API
 //   POST /livegate/connect, /livegate/subscribe, /livegate/event,
@@ -110,7 +110,7 @@ async function handle(req, res) {
   if (req.method === "GET" && (url.pathname === "/" || url.pathname === "/app.js")) {
     const file = url.pathname === "/" ? "index.html" : "app.js";
     const type = file.endsWith(".html") ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8";
-    const content = await readFile(fileURLToPath(new URL(`./public/${file}`, import.meta.url)));
+    const content = await readFile(fileURLToPath(new URL(`../chat-page/${file}`, import.meta.url)));
     res.writeHead(200, {
       "Content-Type": type,
       "Content-Security-Policy": `default-src 'self'; connect-src 'self' ${new URL(WS_URL).origin.replace(/^http/, "ws")}`,

@@ -1,7 +1,7 @@
 """A minimal backend for a livegate gateway in proxy mode (stdlib
 http.server; token minting needs PyJWT):
 
-    GET  /                   the chat page (public/)
+    GET  /                   the chat page (../chat-page/)
     POST /token              a connect token for {"user": ...} (demo sign-in)
     POST /announce           publishes through the gateway's HTTP API
     POST /livegate/connect, /livegate/subscribe, /livegate/event,
@@ -43,7 +43,7 @@ API_URL = (os.environ.get("GATEWAY_URL") or "http://127.0.0.1:8080").rstrip("/")
 API_KEY = os.environ.get("GATEWAY_API_KEY", "")
 WS_URL = os.environ.get("GATEWAY_WS_URL") or re.sub(r"^http", "ws", API_URL) + "/ws"
 MAX_BODY = 64 * 1024
-PUBLIC = Path(__file__).parent / "public"
+CHAT_PAGE = Path(__file__).parent.parent / "chat-page"
 VALID_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -103,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path not in files:
             return self.send_json(404, {"error": "not found"})
         name, ctype = files[self.path]
-        data = (PUBLIC / name).read_bytes()
+        data = (CHAT_PAGE / name).read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("X-Content-Type-Options", "nosniff")

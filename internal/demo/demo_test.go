@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/livegate/livegate/internal/demo"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/protocol"
 )
 
@@ -152,66 +151,38 @@ func TestPagesCarrySecurityHeaders(t *testing.T) {
 	}
 }
 
-type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
+// wsClient is a protocol client whose commands carry the ids the test
+// gives.
+type wsClient struct{ *wstest.Conn }
 
-func dialAs(t *testing.T, srv *httptest.Server, user string) *wsClient {
+func dialAs(t *testing.T, srv *httptest.Server, user string) wsClient {
 	t.Helper()
 	_, tok := devToken(t, srv, user, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws",
-		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &wsClient{t: t, ws: ws}
-	c.send(`{"id":1,"method":"connect","params":{"token":"` + tok + `"}}`)
-	if f := c.frame(); f.Error != nil {
-		t.Fatalf("connect: %+v", f.Error)
-	}
+	c := wsClient{wstest.Dial(t, wstest.URL(srv.URL), nil)}
+	c.Connect(protocol.ConnectParams{Token: tok})
 	return c
 }
 
-func (c *wsClient) send(s string) {
-	c.t.Helper()
-	if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(s)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *wsClient) frame() protocol.ServerFrame {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	var f protocol.ServerFrame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatal(err)
-	}
-	return f
+// call sends command id and returns its reply, skipping pushes.
+func (c wsClient) call(id int, method string, params any) protocol.ServerFrame {
+	c.Command(uint64(id), method, params)
+	return c.Reply(uint64(id))
 }
 
 func TestSayContract(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	alice, bob := dialAs(t, srv, "alice"), dialAs(t, srv, "bob")
-	for _, c := range []*wsClient{alice, bob} {
-		c.send(`{"id":2,"method":"subscribe","params":{"channel":"room:lobby"}}`)
-		if f := c.frame(); f.Error != nil {
+	for _, c := range []wsClient{alice, bob} {
+		c.Send(`{"id":2,"method":"subscribe","params":{"channel":"room:lobby"}}`)
+		if f := c.Frame(); f.Error != nil {
 			t.Fatalf("subscribe: %+v", f.Error)
 		}
 	}
-	alice.send(`{"id":3,"method":"event","params":{"name":"say","payload":{"room":"lobby","text":"hello <b>bob</b>"}}}`)
+	alice.Send(`{"id":3,"method":"event","params":{"name":"say","payload":{"room":"lobby","text":"hello <b>bob</b>"}}}`)
 	var reply, push *protocol.ServerFrame
 	for reply == nil || push == nil {
-		f := alice.frame()
+		f := alice.Frame()
 		if f.Push != nil {
 			push = &f
 		} else {
@@ -221,7 +192,7 @@ func TestSayContract(t *testing.T) {
 	if reply.ID != 3 || reply.Error != nil || string(reply.Result) != `{"ok":true}` {
 		t.Fatalf("say reply: %+v %s", reply.Error, reply.Result)
 	}
-	f := bob.frame()
+	f := bob.Frame()
 	if f.Push == nil || f.Push.Channel != "room:lobby" || string(f.Push.Data) != `{"user":"alice","text":"hello \u003cb\u003ebob\u003c/b\u003e"}` {
 		t.Fatalf("bob got %+v", f.Push)
 	}
@@ -236,13 +207,13 @@ func TestSayContract(t *testing.T) {
 		`{"room":"lobby","text":7}`,                                  // wrong type
 	}
 	for i, p := range refused {
-		bob.send(`{"id":9,"method":"event","params":{"name":"say","payload":` + p + `}}`)
-		if f := bob.frame(); f.Error == nil || f.Error.Code != protocol.CodeBadRequest {
+		bob.Send(`{"id":9,"method":"event","params":{"name":"say","payload":` + p + `}}`)
+		if f := bob.Frame(); f.Error == nil || f.Error.Code != protocol.CodeBadRequest {
 			t.Errorf("payload %d accepted: %+v", i, f)
 		}
 	}
-	bob.send(`{"id":10,"method":"publish","params":{"channel":"room:lobby","data":{"user":"alice","text":"forged"}}}`)
-	if f := bob.frame(); f.Error == nil || f.Error.Code != protocol.CodeForbidden {
+	bob.Send(`{"id":10,"method":"publish","params":{"channel":"room:lobby","data":{"user":"alice","text":"forged"}}}`)
+	if f := bob.Frame(); f.Error == nil || f.Error.Code != protocol.CodeForbidden {
 		t.Fatalf("client publish into room: %+v", f)
 	}
 }

@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/livegate/livegate/internal/demo"
+	"github.com/livegate/livegate/internal/wstest"
 	"github.com/livegate/livegate/ops"
 	"github.com/livegate/livegate/protocol"
 	"github.com/livegate/livegate/store"
@@ -398,41 +397,17 @@ func (b *browser) token(user string) string {
 
 // dial opens a WebSocket from b's page (its cookies, its origin) and
 // connects as user.
-func (b *browser) dial(user string) *wsClient {
+func (b *browser) dial(user string) wsClient {
 	b.t.Helper()
 	tok := b.token(user)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	h := http.Header{"Origin": {b.srv.URL}}
 	u := mustURL(b.srv.URL)
 	for _, c := range b.c.Jar.Cookies(u) {
 		h.Add("Cookie", c.Name+"="+c.Value)
 	}
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.srv.URL, "http")+"/ws",
-		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}, HTTPHeader: h})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &wsClient{t: b.t, ws: ws}
-	c.send(`{"id":1,"method":"connect","params":{"token":"` + tok + `"}}`)
-	if f := c.frame(); f.Error != nil {
-		b.t.Fatalf("connect: %+v", f.Error)
-	}
+	c := wsClient{wstest.Dial(b.t, wstest.URL(b.srv.URL), h)}
+	c.Connect(protocol.ConnectParams{Token: tok})
 	return c
-}
-
-// call sends a command and returns its reply, skipping pushes.
-func (c *wsClient) call(id int, method string, params any) protocol.ServerFrame {
-	c.t.Helper()
-	js, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
-	c.send(string(js))
-	for {
-		f := c.frame()
-		if f.ID == uint64(id) {
-			return f
-		}
-	}
 }
 
 func errCode(f protocol.ServerFrame) string {
@@ -715,7 +690,7 @@ func TestTaskOwnershipAndCSRF(t *testing.T) {
 	// Reports arrive as pushes.
 	got := false
 	for deadline := time.Now().Add(5 * time.Second); !got && time.Now().Before(deadline); {
-		if f := aws.frame(); f.Push != nil && f.Push.Channel == "op:"+id {
+		if f := aws.Frame(); f.Push != nil && f.Push.Channel == "op:"+id {
 			got = true
 		}
 	}

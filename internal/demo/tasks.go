@@ -218,6 +218,28 @@ func (s *Server) setupOps(cfg Config) error {
 	})
 }
 
+// awaitLiveWatcher waits until the operation's channel has a live
+// subscriber on this node, or until timeout fires or ctx ends.
+func (s *Server) awaitLiveWatcher(ctx context.Context, id string, timeout <-chan time.Time) {
+	channel := ops.Namespace + ":" + id
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, c := range s.gw.Channels(channel) {
+			if c.Channel == channel {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // longTask is the Func of TaskKind.
 func (s *Server) longTask(ctx context.Context, p *ops.Progress) error {
 	params, ok := ctx.Value(taskParamsKey{}).(TaskParams)
@@ -232,6 +254,9 @@ func (s *Server) longTask(ctx context.Context, p *ops.Progress) error {
 	wait := time.NewTimer(s.tasks.watchWait)
 	select {
 	case <-w.ch:
+		// The subscribe was authorised; its reply (and the position the
+		// page will receive reports after) comes a moment later.
+		s.awaitLiveWatcher(ctx, p.ID(), wait.C)
 	case <-wait.C:
 	case <-ctx.Done():
 	}

@@ -1,0 +1,107 @@
+package livegate_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/livegate/livegate"
+	"github.com/livegate/livegate/protocol"
+)
+
+// TestBatchOptIn checks message batching, which a client asks for at
+// connect: a client that did not ask gets exactly one JSON frame per
+// message, even for publication data holding raw newlines; a client that
+// asked gets the connect result's "batch":true, then messages of frames
+// separated by "\n", each a complete JSON frame, every publication once
+// and in order, several frames to a message under a burst.
+func TestBatchOptIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	plain := e.connect(t, "alice")
+	batched := e.dial(t)
+	batched.send(`{"id":1,"method":"connect","params":{"token":"` + e.token(t, "bob") + `","batch":true}}`)
+	var res protocol.ConnectResult
+	if err := json.Unmarshal(batched.reply(1).Result, &res); err != nil || !res.Batch {
+		t.Fatalf("connect result %+v (%v): want batch true", res, err)
+	}
+	for _, c := range []*rawConn{plain, batched} {
+		c.sendCmd(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:a"})
+		if r := c.reply(2); r.Error != nil {
+			t.Fatalf("subscribe: %+v", r.Error)
+		}
+	}
+	ctx := context.Background()
+	// JSON whitespace, newlines included, is valid in publication data.
+	if _, err := e.gw.Publish(ctx, "room:a", json.RawMessage("{\n \"n\": 0\n}")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200 // well within the send queue of a client not reading yet
+	for i := 1; i < n; i++ {
+		if _, err := e.gw.Publish(ctx, "room:a", json.RawMessage(`{"n":`+strconv.Itoa(i)+`}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Plain client: one frame per message, data as published.
+	for i := 0; i < n; i++ {
+		b, err := plain.read()
+		if err != nil {
+			t.Fatalf("plain read %d: %v", i, err)
+		}
+		var f protocol.ServerFrame
+		if err := json.Unmarshal(b, &f); err != nil || f.Push == nil {
+			t.Fatalf("plain message %d is not one push frame: %q", i, b)
+		}
+		if i == 0 && !bytes.Contains(f.Push.Data, []byte("\n")) {
+			t.Fatalf("plain client's data was altered: %q", f.Push.Data)
+		}
+		checkN(t, f.Push, i)
+	}
+
+	// Batching client: split on newlines.
+	frames, messages := 0, 0
+	for frames < n {
+		b, err := batched.read()
+		if err != nil {
+			t.Fatalf("batched read after %d frames: %v", frames, err)
+		}
+		messages++
+		if len(b) > livegate.DefaultMaxOutboundMessage {
+			t.Fatalf("message of %d bytes exceeds MaxOutboundMessage", len(b))
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var f protocol.ServerFrame
+			if err := json.Unmarshal(line, &f); err != nil || f.Push == nil {
+				t.Fatalf("batched frame %d is not a push: %q (%v)", frames, line, err)
+			}
+			checkN(t, f.Push, frames)
+			frames++
+		}
+	}
+	if messages >= n {
+		t.Fatalf("%d frames came in %d messages: nothing was batched", n, messages)
+	}
+	t.Logf("%d frames in %d messages", n, messages)
+}
+
+func checkN(t *testing.T, p *protocol.Push, want int) {
+	t.Helper()
+	var v struct{ N int }
+	if err := json.Unmarshal(p.Data, &v); err != nil || v.N != want || p.Offset != uint64(want+1) {
+		t.Fatalf("push %+v: want n %d at offset %d", p, want, want+1)
+	}
+}
+
+// TestBatchParamStrict checks that "batch" is a connect parameter only:
+// sent with another method it is a malformed frame (close 4400), like any
+// parameter the method does not take.
+func TestBatchParamStrict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.connect(t, "alice")
+	c.send(`{"id":2,"method":"subscribe","params":{"channel":"room:a","batch":true}}`)
+	c.expectClose(protocol.CloseMalformed)
+}

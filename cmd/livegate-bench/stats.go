@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livegate/livegate/internal/loadgen"
+)
+
+// recorder collects latencies of one connection (its reader goroutine
+// writes, the workload reads at the end).
+type recorder struct {
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (r *recorder) add(d time.Duration) {
+	r.mu.Lock()
+	r.lat = append(r.lat, d)
+	r.mu.Unlock()
+}
+
+// latencySummary merges recs and returns p50/p90/p99/p99.9/max in
+// milliseconds under prefix, with the sample count. The samples are kept
+// exactly and sorted (no bucketing).
+func latencySummary(prefix string, recs ...*recorder) map[string]float64 {
+	var all []time.Duration
+	for _, r := range recs {
+		r.mu.Lock()
+		all = append(all, r.lat...)
+		r.mu.Unlock()
+	}
+	slices.Sort(all)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	out := map[string]float64{prefix + "samples": float64(len(all))}
+	if len(all) == 0 {
+		return out
+	}
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50_ms", 50}, {"p90_ms", 90}, {"p99_ms", 99}, {"p999_ms", 99.9}} {
+		out[prefix+p.name] = ms(loadgen.Percentile(all, p.q))
+	}
+	out[prefix+"max_ms"] = ms(all[len(all)-1])
+	return out
+}
+
+// memory is what a probe of the server's memory found.
+type memory struct {
+	RSS       int64 // VmRSS of /proc/<pid>/status, bytes; -1 unknown
+	HeapStack int64 // go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes; -1 unknown
+}
+
+// readRSS returns the resident set size of process pid.
+func readRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 2 && fields[1] == "kB" {
+				kb, err := strconv.ParseInt(fields[0], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("VmRSS %q: %w", rest, err)
+				}
+				return kb * 1024, nil
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
+}
+
+// scrapeGoMemory reads go_memstats_heap_inuse_bytes and
+// go_memstats_stack_inuse_bytes from a Prometheus endpoint.
+func scrapeGoMemory(ctx context.Context, hc *http.Client, url, bearer string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+	}
+	var heap, stack float64
+	found := 0
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			heap, err = strconv.ParseFloat(strings.TrimSpace(value), 64)
+			found++
+		case "go_memstats_stack_inuse_bytes":
+			stack, err = strconv.ParseFloat(strings.TrimSpace(value), 64)
+			found++
+		}
+		if err != nil {
+			return 0, fmt.Errorf("metrics: %s: %w", name, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("metrics: go_memstats heap or stack gauge missing")
+	}
+	return int64(heap + stack), nil
+}
+
+// probeMemory reads what it can; unknown parts are -1.
+func probeMemory(ctx context.Context, hc *http.Client, cfg *runConfig) memory {
+	m := memory{RSS: -1, HeapStack: -1}
+	if cfg.ServerPID > 0 {
+		if rss, err := readRSS(cfg.ServerPID); err == nil {
+			m.RSS = rss
+		}
+	}
+	if cfg.MetricsURL != "" {
+		if hs, err := scrapeGoMemory(ctx, hc, cfg.MetricsURL, cfg.MetricsKey); err == nil {
+			m.HeapStack = hs
+		}
+	}
+	return m
+}
