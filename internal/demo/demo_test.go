@@ -198,10 +198,10 @@ func TestSayContract(t *testing.T) {
 	}
 
 	refused := []string{
-		`{"room":"lobby","text":"hi","user":"bob"}`, // unknown field (spoofing the author)
-		`{"room":"lobby"}`,                          // missing text
-		`{"text":"hi"}`,                             // missing room
-		`{"room":"lobby","text":""}`,                // empty text
+		`{"room":"lobby","text":"hi","user":"bob"}`,                  // unknown field (spoofing the author)
+		`{"room":"lobby"}`,                                           // missing text
+		`{"text":"hi"}`,                                              // missing room
+		`{"room":"lobby","text":""}`,                                 // empty text
 		`{"room":"lobby","text":"` + strings.Repeat("x", 501) + `"}`, // too long
 		`{"room":"lob by","text":"hi"}`,                              // bad room
 		`{"room":"lobby","text":7}`,                                  // wrong type
