@@ -49,6 +49,8 @@ type conn struct {
 	// out is the socket's batching writer; nil for connections made
 	// without one (tests).
 	out *wsconn.Writer
+	// direct is set when out frames the messages itself (no compression).
+	direct bool
 	// batch is set when the client asked, at connect, for its frames to be
 	// batched into messages separated by "\n".
 	batch atomic.Bool
@@ -66,7 +68,6 @@ type conn struct {
 	limiter     *rate.Limiter
 	warnings    int
 	lastWarning time.Time
-	expiry      *time.Timer
 	// handlerLimits holds the per-connection buckets of rate-limited
 	// handlers, created on first use.
 	handlerLimits map[string]*rate.Limiter
@@ -81,8 +82,10 @@ type conn struct {
 	refuse string
 
 	closeCode atomic.Int32
-	pingTimer *time.Timer
-	done      chan struct{}
+	// timers holds the connect deadline, lifetime, token expiry and next
+	// ping under one timer (timers.go).
+	timers connTimers
+	done   chan struct{}
 
 	// frame is the frame handed to a command goroutine, handled its
 	// answer (see runFrame).
@@ -118,17 +121,10 @@ func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
 func (c *conn) serve() {
 	defer c.cleanup()
 	c.connectDeadline = time.Now().Add(c.g.cfg.ConnectTimeout)
-	connectTimer := time.AfterFunc(c.g.cfg.ConnectTimeout, func() {
-		c.event(audit.TypeConnectTimeout, audit.SeverityInfo, "deadline", "")
-		c.close(protocol.CloseConnectTimeout)
-	})
-	defer connectTimer.Stop()
-	// Create the timer stopped, so ping never runs before the field is set.
-	c.pingTimer = time.AfterFunc(time.Hour, c.ping)
-	c.pingTimer.Reset(c.g.cfg.PingInterval)
+	c.setTimer(timerConnect, c.g.cfg.ConnectTimeout)
+	c.setTimer(timerPing, c.g.cfg.PingInterval)
 	if d := c.g.cfg.MaxConnLifetime; d > 0 {
-		lifetime := time.AfterFunc(d, func() { c.close(protocol.CloseGoingAway) })
-		defer lifetime.Stop()
+		c.setTimer(timerLifetime, d)
 	}
 
 	for {
@@ -145,8 +141,8 @@ func (c *conn) serve() {
 		if !runFrame(c, frame) {
 			return
 		}
-		if !wasConnected {
-			connectTimer.Stop()
+		if !wasConnected && c.connected {
+			c.clearTimer(timerConnect)
 		}
 	}
 }
@@ -375,13 +371,7 @@ func (c *conn) armExpiry(exp time.Time) {
 	if j := c.g.cfg.ExpiryJitter; j > 0 {
 		d += rand.N(j)
 	}
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.expiry = time.AfterFunc(d, func() {
-		c.event(audit.TypeTokenExpired, audit.SeverityInfo, "expired", "")
-		c.close(protocol.CloseTokenExpired)
-	})
+	c.setTimer(timerExpiry, d)
 }
 
 // live checks, before every command, that the connection's token has not
@@ -749,7 +739,7 @@ func (c *conn) protocolError(detail string) {
 	c.close(protocol.CloseMalformed)
 }
 
-// ping runs on a timer: it pings and waits for the pong, aborting a
+// ping runs on the connection's timer: it pings and waits for the pong, aborting a
 // connection that does not answer within PongTimeout.
 func (c *conn) ping() {
 	if c.ctx.Err() != nil {
@@ -764,7 +754,7 @@ func (c *conn) ping() {
 		}
 		return
 	}
-	c.pingTimer.Reset(c.g.cfg.PingInterval)
+	c.setTimer(timerPing, c.g.cfg.PingInterval)
 }
 
 // close starts closing the connection with code (0 keeps an earlier
@@ -809,12 +799,7 @@ func (c *conn) cleanup() {
 	if c.userSlot != "" {
 		_ = c.g.limits.Load().conns.Release(context.Background(), c.userSlot)
 	}
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
+	c.stopTimers()
 	<-c.done
 	if c.connected && c.g.cfg.OnDisconnect != nil {
 		info := c.disconnectInfo()

@@ -467,6 +467,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := g.newConn(ws, ip, r.Header.Get("Origin"))
 	c.out = out
+	c.direct = out != nil && out.Messages()
 	c.csrfCookie = g.csrf.CookieValue(r)
 	if g.cfg.ConnectHook != nil {
 		c.header = r.Header.Clone()

@@ -28,6 +28,10 @@ const (
 	writeBufferSize = 256
 )
 
+// The library's writer must hold a whole control frame, so that each of
+// its writes reaches the wsconn.Writer as one frame (see EnableMessages).
+const _ = uint(writeBufferSize - wsconn.MaxControlFrame)
+
 // upgradeWriter hands websocket.Accept the connection's buffers in place of
 // net/http's when it hijacks the connection.
 type upgradeWriter struct {
@@ -62,9 +66,15 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // accept upgrades the request; out is the connection's batching writer.
+// Unless the connection compresses its messages (permessage-deflate was
+// negotiated), out frames the messages itself and the library sends only
+// control frames.
 func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *wsconn.Writer, error) {
 	u := &upgradeWriter{ResponseWriter: w, cfg: &g.cfg}
 	ws, err := websocket.Accept(u, r, &g.acceptOpts)
+	if err == nil && u.out != nil && w.Header().Get("Sec-WebSocket-Extensions") == "" {
+		u.out.EnableMessages()
+	}
 	return ws, u.out, err
 }
 
@@ -125,7 +135,11 @@ func (c *conn) writeBatch(frames [][]byte) bool {
 		// The network write happens in Flush, under the Writer's deadline;
 		// the library only copies, so it needs no deadline of its own.
 		c.out.Hold()
-		err = c.writeFrames(context.Background(), frames)
+		if c.direct {
+			err = c.writeMessages(frames)
+		} else {
+			err = c.writeFrames(context.Background(), frames)
+		}
 		if ferr := c.out.Flush(); err == nil {
 			err = ferr
 		}
@@ -139,6 +153,43 @@ func (c *conn) writeBatch(frames [][]byte) bool {
 		return false
 	}
 	return true
+}
+
+// writeMessages is writeFrames for a connection whose Writer frames the
+// messages itself: each message's header and frames go straight into the
+// batch buffer, with no intermediate copy.
+func (c *conn) writeMessages(frames [][]byte) error {
+	if !c.batch.Load() {
+		for _, f := range frames {
+			if err := c.out.WriteText(len(f), func(dst []byte) []byte { return append(dst, f...) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	limit := c.g.cfg.MaxOutboundMessage
+	for len(frames) > 0 {
+		n, k := len(frames[0]), 1
+		for k < len(frames) && n+1+len(frames[k]) <= limit {
+			n += 1 + len(frames[k])
+			k++
+		}
+		group := frames[:k]
+		err := c.out.WriteText(n, func(dst []byte) []byte {
+			for i, f := range group {
+				if i > 0 {
+					dst = append(dst, '\n')
+				}
+				dst = appendNoNewline(dst, f)
+			}
+			return dst
+		})
+		if err != nil {
+			return err
+		}
+		frames = frames[k:]
+	}
+	return nil
 }
 
 // joinPool holds the buffers batched messages are joined in.

@@ -94,6 +94,10 @@ func TestSmoke(t *testing.T) {
 				if m["latency_samples"] != m["deliveries"] || !(m["latency_p50_ms"] > 0) || m["latency_p999_ms"] < m["latency_p50_ms"] {
 					t.Errorf("%s %s: latencies %v", w, r.Variant, m)
 				}
+				// The server is this process: it used CPU to deliver.
+				if cpu, ok := m["server_cpu_us_per_delivery"]; !ok || cpu < 0 || m["server_cpu_seconds"] < 0 {
+					t.Errorf("%s %s: server CPU %v", w, r.Variant, m)
+				}
 			case wEvents:
 				if !(m["round_trips"] > 0) || m["failed"] != 0 || m["latency_samples"] != m["round_trips"] {
 					t.Errorf("events: %v", m)
@@ -254,5 +258,37 @@ func TestStampRoundTrip(t *testing.T) {
 	}
 	if _, ok := stamp([]byte(`{"push":{"data":{"x":1}}}`)); ok {
 		t.Error("stamp found in a frame without one")
+	}
+}
+
+// TestReadCPU checks the server CPU probe on this process: it reads, it
+// does not go backwards, and it grows with work done.
+func TestReadCPU(t *testing.T) {
+	before, err := readCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := uint64(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		after, err := readCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after < before {
+			t.Fatalf("CPU time went back: %v then %v", before, after)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time stayed at %v while spinning (%d)", before, x)
+		}
+	}
+	if _, err := readCPU(-1); err == nil {
+		t.Fatal("no error for a process that cannot exist")
 	}
 }

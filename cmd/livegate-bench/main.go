@@ -147,9 +147,10 @@ func runCommand() *cobra.Command {
             per connection (RSS of --server-pid, Go heap+stacks of --metrics-url)
   fanout    --conns subscribers of one channel; --messages publications of each
             --sizes size at --rate a second, then at max rate (--publishers
-            concurrent HTTP publishers): deliveries/s, publish-to-deliver latency
+            concurrent HTTP publishers): deliveries/s, publish-to-deliver latency,
+            and the CPU time of --server-pid per delivery
   channels  each connection on its own channel plus a shared one; one publication
-            in ten goes to the shared channel
+            in ten goes to the shared channel (measured as fanout)
   events    --conns connections calling the echo handler (Centrifugo: RPC through
             its proxy) in a closed loop for --duration: round trips/s, latency
 
@@ -197,7 +198,7 @@ Latency is measured on one clock: the payload carries its publish time.`,
 	f.DurationVar(&cfg.Hold, "hold", 0, "idle: keep the connections open this long after measuring")
 	f.BoolVar(&cfg.NoBatch, "no-batch", false, "livegate: do not ask for batched messages (one frame per WebSocket message)")
 	f.BoolVar(&cfg.Spread, "spread", true, "spread connections over source addresses 127.0.x.y")
-	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server, for its RSS")
+	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server, for its RSS and CPU time")
 	f.StringVar(&cfg.MetricsURL, "metrics-url", "", "Prometheus endpoint of the server, for go_memstats")
 	f.StringVar(&cfg.PprofURL, "pprof-url", "", "base URL of the server's /debug/pprof/ (livegate bench server)")
 	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "where CPU and heap profiles go")

@@ -33,12 +33,14 @@ var compared = map[string][]metricSpec{
 	},
 	wFanout: {
 		{"deliveries_per_s", "deliveries/s", true},
+		{"server_cpu_us_per_delivery", "server CPU µs/delivery", false},
 		{"latency_p50_ms", "p50 ms", false},
 		{"latency_p99_ms", "p99 ms", false},
 		{"latency_p999_ms", "p99.9 ms", false},
 	},
 	wChannels: {
 		{"deliveries_per_s", "deliveries/s", true},
+		{"server_cpu_us_per_delivery", "server CPU µs/delivery", false},
 		{"latency_p50_ms", "p50 ms", false},
 		{"latency_p99_ms", "p99 ms", false},
 	},

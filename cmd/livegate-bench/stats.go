@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -59,6 +60,38 @@ func latencySummary(prefix string, recs ...*recorder) map[string]float64 {
 type memory struct {
 	RSS       int64 // VmRSS of /proc/<pid>/status, bytes; -1 unknown
 	HeapStack int64 // go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes; -1 unknown
+}
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat: Linux reports
+// them in USER_HZ, 100 a second on every architecture it exports them for.
+const userHZ = 100
+
+// readCPU returns the CPU time, user plus system, process pid has used.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// fields are counted from the last ')'. utime and stime are fields 14
+	// and 15, so the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
 // readRSS returns the resident set size of process pid.

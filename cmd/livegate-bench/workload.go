@@ -451,10 +451,13 @@ type phase struct {
 	recs      []*recorder
 	delivered atomic.Int64
 	last      atomic.Int64 // unix nanos of the latest delivery
+	// serverCPU is the CPU time the server (--server-pid) used from the
+	// first publish until the deliveries were in; -1 when unknown.
+	serverCPU time.Duration
 }
 
 func newPhase(n int) *phase {
-	p := &phase{recs: make([]*recorder, n)}
+	p := &phase{recs: make([]*recorder, n), serverCPU: -1}
 	for i := range p.recs {
 		p.recs[i] = &recorder{}
 	}
@@ -483,6 +486,14 @@ func pushRecorder(cur *atomic.Pointer[phase], i int) pushFunc {
 	}
 }
 
+// serverCPU returns the CPU time --server-pid has used so far.
+func (b *bench) serverCPU() (time.Duration, error) {
+	if b.cfg.ServerPID <= 0 {
+		return 0, errors.New("no --server-pid")
+	}
+	return readCPU(b.cfg.ServerPID)
+}
+
 // publishPlan says where message seq goes and how many deliveries it makes.
 type publishPlan func(seq int) (channel string, deliveries int)
 
@@ -507,6 +518,7 @@ func (b *bench) publishAll(ctx context.Context, p *phase, plan publishPlan, msgs
 			}
 		})
 	}
+	cpu0, cpuErr := b.serverCPU()
 	start := time.Now()
 	var tick *time.Ticker
 	if rate > 0 {
@@ -541,6 +553,9 @@ feed:
 			break
 		}
 	}
+	if cpu1, err := b.serverCPU(); err == nil && cpuErr == nil {
+		p.serverCPU = cpu1 - cpu0
+	}
 	end := time.Unix(0, p.last.Load())
 	if end.Before(start) {
 		end = time.Now()
@@ -557,6 +572,12 @@ func (b *bench) phaseMetrics(r *result, p *phase, published int, expected int64,
 	if elapsed > 0 {
 		r.Metrics["deliveries_per_s"] = float64(got) / elapsed.Seconds()
 		r.Metrics["publishes_per_s"] = float64(published) / elapsed.Seconds()
+	}
+	if p.serverCPU >= 0 && got > 0 {
+		// The server's CPU per delivery: what a delivery costs the server
+		// whatever the load generator's pace.
+		r.Metrics["server_cpu_seconds"] = p.serverCPU.Seconds()
+		r.Metrics["server_cpu_us_per_delivery"] = float64(p.serverCPU.Microseconds()) / float64(got)
 	}
 	for k, v := range latencySummary("latency_", p.recs...) {
 		r.Metrics[k] = v

@@ -1,6 +1,9 @@
 package wsconn
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -23,14 +26,61 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return
 //
 // Writes are serialised by the Writer; a write that fails makes every
 // later write fail with the same error.
+//
+// With EnableMessages, the Writer also frames text messages itself
+// (WriteText): the header and the payload go straight into the batch
+// buffer, without the library's per-message locks and copies. The library
+// then sends only control frames (ping, pong, close), and the Writer
+// refuses messages once it has passed on a close frame.
 type Writer struct {
 	conn    net.Conn
 	timeout time.Duration
 
-	mu      sync.Mutex
-	holding bool
-	buf     *[]byte
-	err     error
+	mu        sync.Mutex
+	holding   bool
+	messages  bool
+	closeSent bool
+	buf       *[]byte
+	err       error
+}
+
+// ErrCloseSent is returned by WriteText after the connection's close
+// frame went out: no message may follow it.
+var ErrCloseSent = fmt.Errorf("wsconn: close frame sent: %w", net.ErrClosed)
+
+// errFill is returned by WriteText when fill did not append the bytes it
+// announced.
+var errFill = errors.New("wsconn: message length differs from its header")
+
+// MaxControlFrame is the largest control frame a server sends: a 2-byte
+// header and at most 125 bytes of payload.
+const MaxControlFrame = 2 + 125
+
+// Frame header bits (RFC 6455 section 5.2).
+const (
+	finBit     = 0x80
+	opText     = 0x1
+	opClose    = 0x8
+	closeFrame = finBit | opClose
+)
+
+// EnableMessages lets WriteText frame messages. The caller promises that
+// the WebSocket library above it sends no data messages of its own, and
+// that the library's buffered writer is flushed after each frame and is
+// at least MaxControlFrame bytes, so each of the library's writes is one
+// whole control frame; the Writer then recognises the close frame by its
+// first byte. Call it before the first write.
+func (w *Writer) EnableMessages() {
+	w.mu.Lock()
+	w.messages = true
+	w.mu.Unlock()
+}
+
+// Messages reports whether EnableMessages was called.
+func (w *Writer) Messages() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.messages
 }
 
 // NewWriter returns a Writer to conn whose every network write must finish
@@ -45,6 +95,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.messages && len(p) > 0 && p[0] == closeFrame {
+		w.closeSent = true
 	}
 	if !w.holding {
 		return w.sendLocked(p)
@@ -61,6 +114,64 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WriteText sends one unfragmented, unmasked text message (a server's
+// frame) whose n payload bytes fill appends to the slice it is given; it
+// must append exactly n bytes and must not call the Writer. Inside a batch
+// the message joins it; outside, it is sent at once. It needs
+// EnableMessages, and fails with ErrCloseSent once the close frame went
+// out.
+func (w *Writer) WriteText(n int, fill func(dst []byte) []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if !w.messages {
+		return errors.New("wsconn: WriteText without EnableMessages")
+	}
+	if w.closeSent {
+		return ErrCloseSent
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: negative length %d", errFill, n)
+	}
+	if w.buf == nil {
+		w.buf = batchPool.Get().(*[]byte)
+	}
+	start := len(*w.buf)
+	b := appendHeader(*w.buf, opText, n)
+	body := len(b)
+	b = fill(b)
+	if len(b)-body != n {
+		*w.buf = b[:start]
+		return fmt.Errorf("%w: %d bytes announced, %d written", errFill, n, len(b)-body)
+	}
+	*w.buf = b
+	if !w.holding {
+		err := w.flushLocked()
+		w.releaseLocked()
+		return err
+	}
+	if len(b) >= flushAt {
+		return w.flushLocked()
+	}
+	return nil
+}
+
+// appendHeader appends the header of an unmasked final frame of opcode op
+// with n payload bytes; n must not be negative.
+func appendHeader(b []byte, op byte, n int) []byte {
+	b = append(b, finBit|op)
+	switch {
+	case n < 126:
+		return append(b, byte(n)) // #nosec G115 -- 0 <= n < 126
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n)) // #nosec G115 -- n <= 0xffff
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n)) // #nosec G115 -- n is a length, not negative
+	}
+}
+
 // Hold starts a batch: writes are collected until Flush.
 func (w *Writer) Hold() {
 	w.mu.Lock()
@@ -74,15 +185,21 @@ func (w *Writer) Flush() error {
 	defer w.mu.Unlock()
 	w.holding = false
 	err := w.flushLocked()
-	if w.buf != nil {
-		b := w.buf
-		w.buf = nil
-		if cap(*b) <= maxPooled {
-			*b = (*b)[:0]
-			batchPool.Put(b)
-		}
-	}
+	w.releaseLocked()
 	return err
+}
+
+// releaseLocked returns the batch buffer to the pool.
+func (w *Writer) releaseLocked() {
+	if w.buf == nil {
+		return
+	}
+	b := w.buf
+	w.buf = nil
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		batchPool.Put(b)
+	}
 }
 
 func (w *Writer) flushLocked() error {

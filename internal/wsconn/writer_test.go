@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -117,5 +118,151 @@ func TestWriterTimeout(t *testing.T) {
 	}
 	if _, err2 := w.Write([]byte("x")); err2 == nil {
 		t.Fatal("write after a failed write succeeded")
+	}
+}
+
+// readFrame reads one unmasked frame as RFC 6455 section 5.2 lays it out
+// and reports whether its length used the shortest encoding.
+func readFrame(t *testing.T, r io.Reader) (first byte, payload []byte, minimal bool) {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	if h[1]&0x80 != 0 {
+		t.Fatal("server frame is masked")
+	}
+	n := uint64(h[1] & 0x7f)
+	minimal = true
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+		minimal = n >= 126
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = binary.BigEndian.Uint64(b[:])
+		minimal = n > 0xffff
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		t.Fatal(err)
+	}
+	return h[0], payload, minimal
+}
+
+// TestWriterWriteText checks the frames WriteText makes: final, text,
+// unmasked, the shortest length encoding at each boundary, the payload
+// intact; in a batch they go with one network write, outside one at once.
+func TestWriterWriteText(t *testing.T) {
+	t.Parallel()
+	client, server := tcpPair(t)
+	cc := &countingConn{Conn: server}
+	w := NewWriter(cc, 5*time.Second)
+	if err := w.WriteText(1, func(d []byte) []byte { return append(d, 'x') }); err == nil {
+		t.Fatal("WriteText worked without EnableMessages")
+	}
+	w.EnableMessages()
+	if !w.Messages() {
+		t.Fatal("Messages false after EnableMessages")
+	}
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 70000}
+	go func() {
+		w.Hold()
+		for i, n := range sizes {
+			p := bytes.Repeat([]byte{byte('a' + i)}, n)
+			if err := w.WriteText(n, func(d []byte) []byte { return append(d, p...) }); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Error(err)
+		}
+		if cc.writes != 1 {
+			t.Errorf("%d network writes for one batch, want 1", cc.writes)
+		}
+		if err := w.WriteText(3, func(d []byte) []byte { return append(d, "now"...) }); err != nil {
+			t.Error(err)
+		}
+		if cc.writes != 2 {
+			t.Errorf("message outside a batch was held: %d writes", cc.writes)
+		}
+	}()
+	for i, n := range sizes {
+		first, p, minimal := readFrame(t, client)
+		if first != 0x81 {
+			t.Fatalf("frame %d starts with %#x, want 0x81 (final text)", i, first)
+		}
+		if !minimal {
+			t.Fatalf("frame %d of %d bytes: length not in its shortest form", i, n)
+		}
+		if !bytes.Equal(p, bytes.Repeat([]byte{byte('a' + i)}, n)) {
+			t.Fatalf("frame %d: %d bytes, want %d", i, len(p), n)
+		}
+	}
+	if _, p, _ := readFrame(t, client); string(p) != "now" {
+		t.Fatalf("last frame %q", p)
+	}
+}
+
+// TestWriterWriteTextFill checks that a fill that appends other than the
+// announced length is refused and leaves nothing on the stream.
+func TestWriterWriteTextFill(t *testing.T) {
+	t.Parallel()
+	client, server := tcpPair(t)
+	w := NewWriter(server, 5*time.Second)
+	w.EnableMessages()
+	w.Hold()
+	if err := w.WriteText(5, func(d []byte) []byte { return append(d, "abc"...) }); !errors.Is(err, errFill) {
+		t.Fatalf("short fill: got %v", err)
+	}
+	if err := w.WriteText(2, func(d []byte) []byte { return append(d, "ok"...) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, _ := readFrame(t, client); string(p) != "ok" {
+		t.Fatalf("got %q, want only the good message", p)
+	}
+}
+
+// TestWriterCloseSent checks that once the library's close frame passed
+// through the Writer, messages are refused (no data may follow a close),
+// while the close frame itself is sent; before it, control frames
+// starting with other bytes change nothing.
+func TestWriterCloseSent(t *testing.T) {
+	t.Parallel()
+	client, server := tcpPair(t)
+	w := NewWriter(server, 5*time.Second)
+	w.EnableMessages()
+	ping := []byte{0x89, 0}
+	if _, err := w.Write(ping); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteText(1, func(d []byte) []byte { return append(d, 'a') }); err != nil {
+		t.Fatalf("message after a ping: %v", err)
+	}
+	closeFrame := []byte{0x88, 2, 0x03, 0xe8}
+	if _, err := w.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	err := w.WriteText(1, func(d []byte) []byte { return append(d, 'b') })
+	if !errors.Is(err, ErrCloseSent) || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("message after close: got %v, want ErrCloseSent", err)
+	}
+	want := append(append(append([]byte{}, ping...), 0x81, 1, 'a'), closeFrame...)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("stream %x, want %x", got, want)
 	}
 }
