@@ -94,11 +94,14 @@ type conn struct {
 }
 
 func (g *Gateway) newConn(ws *websocket.Conn, ip, origin string) *conn {
-	ctx, stop := context.WithCancel(context.Background())
+	id := fmt.Sprintf("%s-%x", g.idBase, g.nextID.Add(1))
+	// The connection's ConnInfo rides on its context, set once here, so
+	// Authorizers and Handlers can read it without a per-call allocation.
+	ctx, stop := context.WithCancel(withConnInfo(context.Background(), ConnInfo{ID: id, ClientIP: ip}))
 	c := &conn{
 		g:       g,
 		ws:      ws,
-		id:      fmt.Sprintf("%s-%x", g.idBase, g.nextID.Add(1)),
+		id:      id,
 		ip:      ip,
 		request: policy.RequestAttrs{IP: ip, Origin: origin},
 		queue:   wsconn.NewQueue(g.cfg.SendQueueMessages, g.cfg.SendQueueBytes),
@@ -656,7 +659,7 @@ func (c *conn) handleEvent(id uint64, p protocol.EventParams) bool {
 	if !c.allowHandler(rh) {
 		return !c.warn(id, "handler_rate", p.Name)
 	}
-	req := &Request{ConnID: c.id, Identity: c.identity(), Event: p.Name, Payload: p.Payload}
+	req := &Request{ConnID: c.id, ClientIP: c.ip, Identity: c.identity(), Event: p.Name, Payload: p.Payload}
 	result, err := rh.call(c.ctx, req)
 	if err != nil {
 		var pe *panicError
@@ -809,7 +812,7 @@ func (c *conn) cleanup() {
 
 // disconnectInfo describes the closed connection for OnDisconnect.
 func (c *conn) disconnectInfo() DisconnectInfo {
-	info := DisconnectInfo{ConnID: c.id, Identity: c.identity()}
+	info := DisconnectInfo{ConnID: c.id, ClientIP: c.ip, Identity: c.identity()}
 	switch code, peer := protocol.CloseCode(c.closeCode.Load()), c.peerClose.Load(); {
 	case code != 0:
 		info.Code, info.Reason = int(code), code.String()

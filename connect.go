@@ -66,6 +66,9 @@ var ErrConnectDenied = errors.New("livegate: connect denied")
 type DisconnectInfo struct {
 	// ConnID is the connection's id.
 	ConnID string
+	// ClientIP is the client's address, as resolved with TrustedProxies
+	// (the same as ConnectRequest.ClientIP).
+	ClientIP string
 	// Identity is the connection's last identity.
 	Identity auth.Identity
 	// Code is the close code: the server's (e.g. 4403 after a revocation,

@@ -121,3 +121,44 @@ func ExampleNewError() {
 	fmt.Println(err)
 	// Output: <nil>
 }
+
+// An Authorizer learns the connection's id and client IP from its context.
+func ExampleConnFromContext() {
+	secret := []byte("an example secret of at least 32 bytes")
+	gw, err := livegate.New(livegate.Config{
+		TokenHMACSecret: secret,
+		Namespaces:      []policy.NamespaceConfig{{Name: "doc", Subscribe: policy.SubscribeAuthenticated}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	_ = gw.Authorize("doc", func(ctx context.Context, id auth.Identity, channel string) error {
+		conn, ok := livegate.ConnFromContext(ctx)
+		fmt.Println(ok, conn.ClientIP, conn.ID != "")
+		if conn.ClientIP != "127.0.0.1" {
+			return errors.New("documents are open to the local network only")
+		}
+		return nil
+	})
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	defer gw.Shutdown(context.Background())
+
+	signer, _ := auth.NewSigner(auth.SignerConfig{Algorithm: "HS256", HMACSecret: secret})
+	token, _, _ := signer.Sign(auth.Identity{User: "alice"}, auth.KindConnect, 5*time.Minute)
+	ctx := context.Background()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"),
+		&websocket.DialOptions{Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		panic(err)
+	}
+	defer ws.CloseNow()
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"id":1,"method":"connect","params":{"token":"`+token+`"}}`))
+	_, _, _ = ws.Read(ctx)
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"id":2,"method":"subscribe","params":{"channel":"doc:plan"}}`))
+	_, reply, _ := ws.Read(ctx)
+	fmt.Println("subscribed:", strings.Contains(string(reply), `"result"`))
+	// Output:
+	// true 127.0.0.1 true
+	// subscribed: true
+}

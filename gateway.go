@@ -280,7 +280,8 @@ func (g *Gateway) handler(name string) *registeredHandler {
 // connection of id may subscribe to channel, for namespaces whose access
 // depends on application state (who owns an operation, who is in a
 // document). Returning an error refuses with the generic forbidden error;
-// the error's text goes to the audit trail only.
+// the error's text goes to the audit trail only. The context carries the
+// connection's id and client IP: see ConnFromContext.
 type Authorizer func(ctx context.Context, id auth.Identity, channel string) error
 
 // Authorize adds an Authorizer for a configured namespace. Like Handle, it

@@ -19,6 +19,9 @@ import (
 type Request struct {
 	// ConnID identifies the connection on this node.
 	ConnID string
+	// ClientIP is the client's address, as resolved with TrustedProxies
+	// (the same as ConnectRequest.ClientIP).
+	ClientIP string
 	// Identity is what the connection's verified token says about the user.
 	Identity auth.Identity
 	// Event is the event name.
@@ -27,7 +30,8 @@ type Request struct {
 	Payload json.RawMessage
 }
 
-// Handler handles one kind of client event. ServeEvent's result is encoded
+// Handler handles one kind of client event. Its context carries the
+// connection's ConnInfo (see ConnFromContext). ServeEvent's result is encoded
 // as JSON and sent as the reply's result. A returned error becomes the
 // generic "internal" error unless it is (or wraps) an error from NewError.
 // A panic is recovered and also answered "internal".

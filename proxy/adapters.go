@@ -35,15 +35,19 @@ func (p *Proxy) ConnectHook() livegate.ConnectHook {
 // Authorizer returns the subscribe callback to register with
 // gw.Authorize for each namespace whose subscriptions the backend decides,
 // or nil when Routes.Subscribe is off. {"allow": false} and every backend
-// failure refuse the subscription (the client gets "forbidden").
+// failure refuse the subscription (the client gets "forbidden"). The
+// connection's id and client IP come from the context the gateway passes
+// (livegate.ConnFromContext); called with any other context, it refuses
+// without asking the backend.
 func (p *Proxy) Authorizer() livegate.Authorizer {
 	if !p.cfg.Routes.Subscribe {
 		return nil
 	}
 	return func(ctx context.Context, id auth.Identity, channel string) error {
-		err := p.subscribe(ctx, id, channel)
+		conn, _ := livegate.ConnFromContext(ctx)
+		err := p.subscribe(ctx, conn.ID, conn.ClientIP, id, channel)
 		if err != nil && !errors.Is(err, ErrDenied) {
-			p.log.Warn("proxy: subscribe failed", "user", id.User, "channel", channel, "err", err.Error())
+			p.log.Warn("proxy: subscribe failed", "conn", conn.ID, "user", id.User, "channel", channel, "err", err.Error())
 		}
 		return err
 	}
@@ -65,10 +69,9 @@ func (p *Proxy) Register(gw *livegate.Gateway, opts ...livegate.HandleOption) er
 
 // OnDisconnect is the function for livegate.Config.OnDisconnect. With
 // Routes.Disconnect it tells the backend, within Config.Timeout; the
-// answer is ignored and a failure is logged. It also forgets the client
-// IP remembered since connect, so wire it whenever ConnectHook is used.
+// answer is ignored and a failure is logged.
 func (p *Proxy) OnDisconnect(info livegate.DisconnectInfo) {
-	err := p.disconnect(context.Background(), info.ConnID, info.Identity, info.Code, info.Reason)
+	err := p.disconnect(context.Background(), info.ConnID, info.ClientIP, info.Identity, info.Code, info.Reason)
 	if err != nil {
 		p.log.Warn("proxy: disconnect notification failed", "conn", info.ConnID, "err", err.Error())
 	}
@@ -91,7 +94,7 @@ func (h *eventHandler) ServeEvent(ctx context.Context, req *livegate.Request) (a
 	if req.Event != h.name {
 		return nil, fmt.Errorf("proxy: handler for %q got %q", h.name, logsafe.Truncate(req.Event, 64))
 	}
-	resp, err := h.p.event(ctx, req.ConnID, req.Identity, h.name, req.Payload)
+	resp, err := h.p.event(ctx, req.ConnID, req.ClientIP, req.Identity, h.name, req.Payload)
 	if err != nil {
 		h.p.log.Warn("proxy: event failed", "event", h.name, "conn", req.ConnID, "err", err.Error())
 		return nil, &clientError{err: err, code: livegate.NewError(livegate.CodeUnavailable)}

@@ -166,9 +166,6 @@ func TestConnectForwardsAndGrants(t *testing.T) {
 		head.Get("Livegate-Signature") == "v1="+strings.Repeat("0", 64) {
 		t.Fatalf("client's Livegate-* headers reached the backend: %v", head)
 	}
-	if p.clientIP("9f4e2a71d03b-1") != "203.0.113.9" {
-		t.Fatal("client IP not remembered for events")
-	}
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
@@ -214,9 +211,6 @@ func TestConnectDeny(t *testing.T) {
 	_, _, err := p.connect(context.Background(), "a-1", "127.0.0.1", nil, nil, "", nil)
 	if !errors.Is(err, ErrDenied) || errors.Is(err, ErrBackend) {
 		t.Fatalf("got %v, want ErrDenied only", err)
-	}
-	if p.clientIP("a-1") != "" {
-		t.Fatal("denied connection tracked")
 	}
 }
 
@@ -285,7 +279,7 @@ func TestOversizeStreamedResponse(t *testing.T) {
 		io.WriteString(w, `"}`)
 	})
 	p := newTestProxy(t, b, func(c *Config) { c.MaxResponseBytes = 1024 })
-	if _, err := p.event(context.Background(), "a-1", auth.Identity{User: "u"}, "send", nil); !errors.Is(err, ErrResponseTooLarge) {
+	if _, err := p.event(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "u"}, "send", nil); !errors.Is(err, ErrResponseTooLarge) {
 		t.Fatalf("got %v, want ErrResponseTooLarge", err)
 	}
 }
@@ -321,9 +315,20 @@ func TestInvalidConnIDNotForwarded(t *testing.T) {
 		if _, _, err := p.connect(context.Background(), id, "127.0.0.1", nil, nil, "", nil); !errors.Is(err, ErrInvalidConnID) {
 			t.Errorf("connect %q: got %v", id, err)
 		}
-		if _, err := p.event(context.Background(), id, auth.Identity{User: "u"}, "send", nil); !errors.Is(err, ErrInvalidConnID) {
+		if _, err := p.event(context.Background(), id, "127.0.0.1", auth.Identity{User: "u"}, "send", nil); !errors.Is(err, ErrInvalidConnID) {
 			t.Errorf("event %q: got %v", id, err)
 		}
+		if err := p.subscribe(context.Background(), id, "127.0.0.1", auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrInvalidConnID) {
+			t.Errorf("subscribe %q: got %v", id, err)
+		}
+		if err := p.disconnect(context.Background(), id, "127.0.0.1", auth.Identity{User: "u"}, 1000, "bye"); !errors.Is(err, ErrInvalidConnID) {
+			t.Errorf("disconnect %q: got %v", id, err)
+		}
+	}
+	// An Authorizer called with a context the gateway did not pass has no
+	// connection to name: it refuses without asking the backend.
+	if err := p.Authorizer()(context.Background(), auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrInvalidConnID) {
+		t.Errorf("authorizer outside a connection: got %v", err)
 	}
 	if n := b.requests.Load(); n != 0 {
 		t.Fatalf("backend got %d requests", n)
@@ -336,21 +341,21 @@ func TestSubscribe(t *testing.T) {
 		var in SubscribeBody
 		_ = json.Unmarshal(body, &in)
 		w.Header().Set("Content-Type", "application/json")
-		if in.Channel == "room:lobby" && in.Identity.Sub == "alice" {
+		if in.Channel == "room:lobby" && in.Identity.Sub == "alice" && in.ConnID == "a-1" && in.ClientIP == "127.0.0.1" {
 			io.WriteString(w, `{"allow":true}`)
 			return
 		}
 		io.WriteString(w, `{"allow":false}`)
 	})
 	p := newTestProxy(t, b, nil)
-	if err := p.subscribe(context.Background(), auth.Identity{User: "alice"}, "room:lobby"); err != nil {
+	if err := p.subscribe(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "alice"}, "room:lobby"); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.subscribe(context.Background(), auth.Identity{User: "mallory"}, "room:lobby"); !errors.Is(err, ErrDenied) {
+	if err := p.subscribe(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "mallory"}, "room:lobby"); !errors.Is(err, ErrDenied) {
 		t.Fatalf("got %v, want ErrDenied", err)
 	}
 	b.setReply(jsonReply(`{}`))
-	if err := p.subscribe(context.Background(), auth.Identity{User: "alice"}, "room:lobby"); !errors.Is(err, ErrBadResponse) {
+	if err := p.subscribe(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "alice"}, "room:lobby"); !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("missing allow: got %v", err)
 	}
 }
@@ -359,8 +364,7 @@ func TestEventResponse(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, jsonReply(`{"reply":{"ok":1},"publish":[{"channel":"room:lobby","data":{"text":"hi"}}]}`))
 	p := newTestProxy(t, b, nil)
-	p.ips["a-1"] = "192.0.2.1"
-	resp, err := p.event(context.Background(), "a-1", auth.Identity{User: "alice", Tenant: "t"}, "send", json.RawMessage(`{"text":"hi"}`))
+	resp, err := p.event(context.Background(), "a-1", "::ffff:192.0.2.1", auth.Identity{User: "alice", Tenant: "t"}, "send", json.RawMessage(`{"text":"hi"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,33 +372,29 @@ func TestEventResponse(t *testing.T) {
 		t.Fatalf("response %+v", resp)
 	}
 	body, _ := b.last()
-	if body["event"] != "send" || body["client_ip"] != "192.0.2.1" || body["payload"].(map[string]any)["text"] != "hi" {
+	if body["event"] != "send" || body["conn_id"] != "a-1" || body["client_ip"] != "192.0.2.1" || body["payload"].(map[string]any)["text"] != "hi" {
 		t.Fatalf("body %v", body)
 	}
 	b.setReply(jsonReply(`{"publish":[{"channel":"room:lobby","data":1,"extra":true}]}`))
-	if _, err := p.event(context.Background(), "a-1", auth.Identity{User: "alice"}, "send", nil); !errors.Is(err, ErrBadResponse) {
+	if _, err := p.event(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "alice"}, "send", nil); !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("unknown publication field: got %v", err)
 	}
 	b.setReply(jsonReply(`{"publish":[{"channel":"room:lobby"}]}`))
-	if _, err := p.event(context.Background(), "a-1", auth.Identity{User: "alice"}, "send", nil); !errors.Is(err, ErrBadResponse) {
+	if _, err := p.event(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "alice"}, "send", nil); !errors.Is(err, ErrBadResponse) {
 		t.Fatalf("publication without data: got %v", err)
 	}
 }
 
-func TestDisconnectForgetsConn(t *testing.T) {
+func TestDisconnectBody(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, func(w http.ResponseWriter, _ string, _ []byte) { w.WriteHeader(http.StatusNoContent) })
 	p := newTestProxy(t, b, nil)
-	p.ips["a-1"] = "192.0.2.1"
-	if err := p.disconnect(context.Background(), "a-1", auth.Identity{User: "alice"}, 1000, "bye"); err != nil {
+	if err := p.disconnect(context.Background(), "a-1", "192.0.2.1", auth.Identity{User: "alice"}, 1000, "bye"); err != nil {
 		t.Fatal(err)
 	}
 	body, _ := b.last()
 	if body["conn_id"] != "a-1" || body["code"] != float64(1000) || body["client_ip"] != "192.0.2.1" {
 		t.Fatalf("body %v", body)
-	}
-	if p.clientIP("a-1") != "" {
-		t.Fatal("conn still tracked")
 	}
 }
 
@@ -407,7 +407,7 @@ func TestCircuitBreaker(t *testing.T) {
 	p := newTestProxy(t, b, func(c *Config) { c.Breaker = BreakerConfig{Failures: 3, OpenFor: open} })
 	ctx := context.Background()
 	for i := range 3 {
-		if err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x"); errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrBackend) {
+		if err := p.subscribe(ctx, "a-1", "127.0.0.1", auth.Identity{User: "u"}, "room:x"); errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrBackend) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
@@ -415,7 +415,7 @@ func TestCircuitBreaker(t *testing.T) {
 		t.Fatalf("state %v after 3 failures", p.breaker.State())
 	}
 	for range 5 {
-		err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x")
+		err := p.subscribe(ctx, "a-1", "127.0.0.1", auth.Identity{User: "u"}, "room:x")
 		if p.breaker.State() != gobreaker.StateOpen {
 			break // the open period ended on a very slow machine
 		}
@@ -431,7 +431,7 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	b.setReply(jsonReply(`{"allow":true}`))
 	poll.Until(t, "the breaker to go half-open", func() bool { return p.breaker.State() == gobreaker.StateHalfOpen })
-	if err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x"); err != nil {
+	if err := p.subscribe(ctx, "a-1", "127.0.0.1", auth.Identity{User: "u"}, "room:x"); err != nil {
 		t.Fatalf("half-open probe: %v", err)
 	}
 	if n := b.requests.Load(); n != 4 {
@@ -447,7 +447,7 @@ func TestDenyIsNotAFailure(t *testing.T) {
 	b := newBackend(t, jsonReply(`{"allow":false}`))
 	p := newTestProxy(t, b, func(c *Config) { c.Breaker.Failures = 2 })
 	for range 5 {
-		if err := p.subscribe(context.Background(), auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrDenied) {
+		if err := p.subscribe(context.Background(), "a-1", "127.0.0.1", auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrDenied) {
 			t.Fatalf("got %v", err)
 		}
 	}
@@ -467,7 +467,7 @@ func TestCallerGoneDoesNotTrip(t *testing.T) {
 		poll.Until(t, "the backend request", func() bool { return b.requests.Load() == 1 })
 		cancel()
 	}()
-	if err := p.subscribe(ctx, auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrBackend) {
+	if err := p.subscribe(ctx, "a-1", "127.0.0.1", auth.Identity{User: "u"}, "room:x"); !errors.Is(err, ErrBackend) {
 		t.Fatalf("got %v", err)
 	}
 	if p.breaker.State() != gobreaker.StateClosed {

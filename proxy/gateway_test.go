@@ -138,6 +138,13 @@ type gatewayEnv struct {
 
 func newGatewayEnv(t *testing.T, b *appBackend, mut func(*proxy.Config)) *gatewayEnv {
 	t.Helper()
+	return newGatewayEnvWith(t, b, mut, nil)
+}
+
+// newGatewayEnvWith is newGatewayEnv with gwMut applied to the gateway's
+// configuration.
+func newGatewayEnvWith(t *testing.T, b *appBackend, mut func(*proxy.Config), gwMut func(*livegate.Config)) *gatewayEnv {
+	t.Helper()
 	cfg := proxy.Config{
 		Backend: b.srv.URL,
 		Secret:  testSecret,
@@ -153,7 +160,7 @@ func newGatewayEnv(t *testing.T, b *appBackend, mut func(*proxy.Config)) *gatewa
 	}
 	e := &gatewayEnv{px: px}
 	off := ratelimit.Rule{Limit: -1}
-	gw, err := livegate.New(livegate.Config{
+	gcfg := livegate.Config{
 		TokenHMACSecret:          []byte("gateway-token-secret-0123456789abcdef"),
 		ConnectHook:              px.ConnectHook(),
 		AllowConnectWithoutToken: true,
@@ -168,7 +175,11 @@ func newGatewayEnv(t *testing.T, b *appBackend, mut func(*proxy.Config)) *gatewa
 			AttemptsPerIP: off, AttemptsPerUser: off, TokensPerUser: off, TokensPerIP: off,
 			ConnsPerIP: -1, ConnsPerUser: -1, Cooldown: -1,
 		},
-	})
+	}
+	if gwMut != nil {
+		gwMut(&gcfg)
+	}
+	gw, err := livegate.New(gcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +317,7 @@ func TestGatewayEventAllowList(t *testing.T) {
 	})
 	e := newGatewayEnv(t, b, nil)
 	c := wstest.Dial(t, e.url, nil)
-	c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
+	res := c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
 	before := b.total()
 	c.Command(2, protocol.MethodEvent, protocol.EventParams{Name: "admin_reset", Payload: json.RawMessage(`{}`)})
 	if r := c.Reply(2); r.Error == nil || r.Error.Code != protocol.CodeNotAvailable {
@@ -336,7 +347,7 @@ func TestGatewayEventAllowList(t *testing.T) {
 		}
 	}
 	ev := b.lastBody("/event")
-	if ev["event"] != "send" || ev["identity"].(map[string]any)["sub"] != "alice" || ev["client_ip"] != "127.0.0.1" {
+	if ev["event"] != "send" || ev["identity"].(map[string]any)["sub"] != "alice" || ev["conn_id"] != res.Client || ev["client_ip"] != "127.0.0.1" {
 		t.Fatalf("event body %v", ev)
 	}
 	// A backend error code passes through; a backend failure is generic.
@@ -365,10 +376,13 @@ func TestGatewaySubscribeAsksBackend(t *testing.T) {
 	})
 	e := newGatewayEnv(t, b, nil)
 	c := wstest.Dial(t, e.url, nil)
-	c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
+	res := c.Connect(protocol.ConnectParams{Data: json.RawMessage(`null`)})
 	c.Command(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:lobby"})
 	if r := c.Reply(2); r.Error != nil {
 		t.Fatalf("allowed subscribe: %+v", r.Error)
+	}
+	if sb := b.lastBody("/subscribe"); sb["conn_id"] != res.Client || sb["client_ip"] != "127.0.0.1" {
+		t.Fatalf("subscribe body %v (client %q)", sb, res.Client)
 	}
 	c.Command(3, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:secret"})
 	if r := c.Reply(3); r.Error == nil || r.Error.Code != protocol.CodeForbidden {
@@ -397,5 +411,62 @@ func TestGatewayCircuitOpenRefusesConnects(t *testing.T) {
 	}
 	if n := b.count("/connect"); n != 2 {
 		t.Fatalf("backend got %d connects, want 2", n)
+	}
+}
+
+// TestGatewayConnAndClientIPReachBackend: subscribe, event and disconnect
+// bodies carry each connection's own id and its client IP as the gateway
+// resolved it (here from X-Forwarded-For set by a trusted proxy), never
+// another connection's.
+func TestGatewayConnAndClientIPReachBackend(t *testing.T) {
+	t.Parallel()
+	b := newAppBackend(t)
+	b.on("/connect", func(map[string]any) (int, string) { return 200, `{"user":"alice"}` })
+	b.on("/subscribe", func(map[string]any) (int, string) { return 200, `{"allow":true}` })
+	b.on("/event", func(map[string]any) (int, string) { return 200, `{"reply":true}` })
+	e := newGatewayEnvWith(t, b, nil, func(c *livegate.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+
+	type client struct {
+		c  *wstest.Conn
+		id string
+		ip string
+	}
+	var clients []client
+	for _, ip := range []string{"203.0.113.9", "2001:db8::7"} {
+		c := wstest.Dial(t, e.url, http.Header{"X-Forwarded-For": {"198.51.100.66, " + ip}})
+		res := c.Connect(protocol.ConnectParams{})
+		if res.Client == "" {
+			t.Fatal("no connection id")
+		}
+		if cb := b.lastBody("/connect"); cb["conn_id"] != res.Client || cb["client_ip"] != ip {
+			t.Fatalf("connect body %v, want %q from %s", cb, res.Client, ip)
+		}
+		clients = append(clients, client{c: c, id: res.Client, ip: ip})
+	}
+	if clients[0].id == clients[1].id {
+		t.Fatal("two connections share an id")
+	}
+	check := func(route string, body map[string]any, cl client) {
+		t.Helper()
+		if body["conn_id"] != cl.id || body["client_ip"] != cl.ip {
+			t.Fatalf("%s body %v, want conn_id %q client_ip %q", route, body, cl.id, cl.ip)
+		}
+	}
+	for i, cl := range clients {
+		cl.c.Command(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:lobby"})
+		if r := cl.c.Reply(2); r.Error != nil {
+			t.Fatalf("client %d subscribe: %+v", i, r.Error)
+		}
+		check("subscribe", b.lastBody("/subscribe"), cl)
+		cl.c.Command(3, protocol.MethodEvent, protocol.EventParams{Name: "send", Payload: json.RawMessage(`{}`)})
+		if r := cl.c.Reply(3); r.Error != nil || string(r.Result) != "true" {
+			t.Fatalf("client %d event: %+v", i, r)
+		}
+		check("event", b.lastBody("/event"), cl)
+	}
+	for i, cl := range clients {
+		_ = cl.c.WS.Close(websocket.StatusNormalClosure, "")
+		poll.Until(t, "disconnect notification", func() bool { return b.count("/disconnect") == i+1 })
+		check("disconnect", b.lastBody("/disconnect"), cl)
 	}
 }

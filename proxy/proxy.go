@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -169,13 +168,7 @@ type Proxy struct {
 	breaker *gobreaker.CircuitBreaker[[]byte]
 	forward []string // canonical header names
 	log     *slog.Logger
-
-	mu  sync.Mutex
-	ips map[string]string // conn id → client IP, from connect to disconnect
 }
-
-// maxTrackedConns bounds the conn id → client IP map.
-const maxTrackedConns = 1 << 16
 
 // New checks cfg and returns a Proxy.
 func New(cfg Config) (*Proxy, error) {
@@ -218,7 +211,7 @@ func New(cfg Config) (*Proxy, error) {
 	if forward == nil {
 		forward = DefaultForwardHeaders
 	}
-	p := &Proxy{cfg: cfg, base: base, paths: paths, ips: make(map[string]string)}
+	p := &Proxy{cfg: cfg, base: base, paths: paths}
 	for _, h := range forward {
 		c, err := checkForwardHeader(h)
 		if err != nil {

@@ -46,6 +46,8 @@ type ConnectBody struct {
 
 // SubscribeBody is the JSON body of a subscribe request.
 type SubscribeBody struct {
+	ConnID   string  `json:"conn_id"`
+	ClientIP string  `json:"client_ip,omitempty"`
 	Identity *Claims `json:"identity"`
 	Channel  string  `json:"channel"`
 }
@@ -245,18 +247,6 @@ func (p *Proxy) connect(ctx context.Context, connID, clientIP string, header htt
 			out.ExpiresAt = id.ExpiresAt
 		}
 	}
-	p.mu.Lock()
-	if len(p.ips) >= maxTrackedConns {
-		// A connection the gateway refused after the hook (a limit, a
-		// revocation) is never reported closed; make room at random so
-		// that such entries cannot pile up. client_ip is best effort.
-		for k := range p.ips {
-			delete(p.ips, k)
-			break
-		}
-	}
-	p.ips[connID] = body.ClientIP
-	p.mu.Unlock()
 	return out, resp.Channels, nil
 }
 
@@ -292,10 +282,15 @@ func cleanIP(ip string) string {
 	return a.Unmap().String()
 }
 
-// subscribe asks the backend whether id may subscribe to channel.
-func (p *Proxy) subscribe(ctx context.Context, id auth.Identity, channel string) error {
+// subscribe asks the backend whether the connection connID of id may
+// subscribe to channel.
+func (p *Proxy) subscribe(ctx context.Context, connID, clientIP string, id auth.Identity, channel string) error {
+	if err := checkConnID(connID); err != nil {
+		return err
+	}
+	body := SubscribeBody{ConnID: connID, ClientIP: cleanIP(clientIP), Identity: claimsOf(id), Channel: channel}
 	var resp SubscribeResponse
-	if err := p.post(ctx, p.paths.Subscribe, SubscribeBody{Identity: claimsOf(id), Channel: channel}, nil, &resp); err != nil {
+	if err := p.post(ctx, p.paths.Subscribe, body, nil, &resp); err != nil {
 		return err
 	}
 	if !*resp.Allow {
@@ -305,14 +300,14 @@ func (p *Proxy) subscribe(ctx context.Context, id auth.Identity, channel string)
 }
 
 // event forwards one client event to the backend.
-func (p *Proxy) event(ctx context.Context, connID string, id auth.Identity, name string, payload json.RawMessage) (*EventResponse, error) {
+func (p *Proxy) event(ctx context.Context, connID, clientIP string, id auth.Identity, name string, payload json.RawMessage) (*EventResponse, error) {
 	if err := checkConnID(connID); err != nil {
 		return nil, err
 	}
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
-	body := EventBody{ConnID: connID, ClientIP: p.clientIP(connID), Identity: claimsOf(id), Event: name, Payload: payload}
+	body := EventBody{ConnID: connID, ClientIP: cleanIP(clientIP), Identity: claimsOf(id), Event: name, Payload: payload}
 	var resp EventResponse
 	if err := p.post(ctx, p.paths.Event, body, nil, &resp); err != nil {
 		return nil, err
@@ -320,24 +315,14 @@ func (p *Proxy) event(ctx context.Context, connID string, id auth.Identity, name
 	return &resp, nil
 }
 
-// disconnect tells the backend a connection closed and forgets it.
-func (p *Proxy) disconnect(ctx context.Context, connID string, id auth.Identity, code int, reason string) error {
-	ip := p.clientIP(connID)
-	p.mu.Lock()
-	delete(p.ips, connID)
-	p.mu.Unlock()
+// disconnect tells the backend a connection closed.
+func (p *Proxy) disconnect(ctx context.Context, connID, clientIP string, id auth.Identity, code int, reason string) error {
 	if !p.cfg.Routes.Disconnect {
 		return nil
 	}
 	if err := checkConnID(connID); err != nil {
 		return err
 	}
-	body := DisconnectBody{ConnID: connID, ClientIP: ip, Identity: claimsOf(id), Code: code, Reason: reason}
+	body := DisconnectBody{ConnID: connID, ClientIP: cleanIP(clientIP), Identity: claimsOf(id), Code: code, Reason: reason}
 	return p.post(ctx, p.paths.Disconnect, body, nil, nil)
-}
-
-func (p *Proxy) clientIP(connID string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ips[connID]
 }
