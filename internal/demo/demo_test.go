@@ -197,14 +197,15 @@ func TestSayContract(t *testing.T) {
 		t.Fatalf("bob got %+v", f.Push)
 	}
 
+	tooLong := `{"room":"lobby","text":"` + strings.Repeat("x", 501) + `"}`
 	refused := []string{
-		`{"room":"lobby","text":"hi","user":"bob"}`,                  // unknown field (spoofing the author)
-		`{"room":"lobby"}`,                                           // missing text
-		`{"text":"hi"}`,                                              // missing room
-		`{"room":"lobby","text":""}`,                                 // empty text
-		`{"room":"lobby","text":"` + strings.Repeat("x", 501) + `"}`, // too long
-		`{"room":"lob by","text":"hi"}`,                              // bad room
-		`{"room":"lobby","text":7}`,                                  // wrong type
+		`{"room":"lobby","text":"hi","user":"bob"}`, // unknown field (spoofing the author)
+		`{"room":"lobby"}`,                          // missing text
+		`{"text":"hi"}`,                             // missing room
+		`{"room":"lobby","text":""}`,                // empty text
+		tooLong,                                     // too long
+		`{"room":"lob by","text":"hi"}`,             // bad room
+		`{"room":"lobby","text":7}`,                 // wrong type
 	}
 	for i, p := range refused {
 		bob.Send(`{"id":9,"method":"event","params":{"name":"say","payload":` + p + `}}`)
