@@ -32,11 +32,12 @@ func FuzzVerify(f *testing.F) {
 	f.Add("POST", "/event?x=1", "1767225600", "AAECAwQFBgcICQoLDA0ODw", "", []byte(nil))
 	f.Add("POST", "/event", "1767225600", "AAECAwQFBgcICQoLDA0ODw", fuzzSign("POST", "/event", "1767225600", "AAECAwQFBgcICQoLDA0ODw", []byte(`{"a":1}`)), []byte(`{"a":1}`))
 	f.Fuzz(func(t *testing.T, method, target, ts, nonce, sig string, body []byte) {
+		// Inputs that are no HTTP request line cannot reach a verifier.
 		if !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n\t#") || len(target) > 2048 {
-			t.Skip()
+			return
 		}
 		if method == "" || strings.ContainsAny(method, " \r\n\t/") || len(method) > 16 {
-			t.Skip()
+			return
 		}
 		v, err := proxy.NewVerifier(proxy.VerifierConfig{Secrets: [][]byte{[]byte(fuzzSecret)}, Now: func() time.Time { return fuzzNow }})
 		if err != nil {
