@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,7 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return
 // refuses messages once it has passed on a close frame.
 type Writer struct {
 	conn    net.Conn
+	raw     syscall.RawConn // conn's descriptor, when it has one
 	timeout time.Duration
 
 	mu        sync.Mutex
@@ -85,8 +87,21 @@ func (w *Writer) Messages() bool {
 
 // NewWriter returns a Writer to conn whose every network write must finish
 // within timeout.
+//
+// When conn is backed by a descriptor (a *net.TCPConn, not TLS), a send
+// first tries one non-blocking write(2) without a deadline: a socket
+// whose buffer has room takes the whole batch at once, and nothing can
+// stall. Only what the socket did not take is written the ordinary way,
+// under the write deadline. This saves arming and disarming a deadline
+// timer for each batch.
 func NewWriter(conn net.Conn, timeout time.Duration) *Writer {
-	return &Writer{conn: conn, timeout: timeout}
+	w := &Writer{conn: conn, timeout: timeout}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.raw = raw
+		}
+	}
+	return w
 }
 
 // Write implements io.Writer.
@@ -216,13 +231,58 @@ func (w *Writer) flushLocked() error {
 
 // sendLocked writes p to the network under the write timeout.
 func (w *Writer) sendLocked(p []byte) (int, error) {
+	sent := 0
+	if w.raw != nil {
+		n, err := w.tryWrite(p)
+		if err != nil {
+			w.err = err
+			return n, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		sent = n
+	}
 	if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		w.err = err
-		return 0, err
+		return sent, err
 	}
-	n, err := w.conn.Write(p)
+	n, err := w.conn.Write(p[sent:])
+	sent += n
+	if err == nil && w.raw != nil {
+		// The next tryWrite must not meet this deadline once it passed.
+		err = w.conn.SetWriteDeadline(time.Time{})
+	}
 	if err != nil {
 		w.err = err
 	}
-	return n, err
+	return sent, err
+}
+
+// tryWrite writes as much of p as the socket takes without blocking.
+func (w *Writer) tryWrite(p []byte) (int, error) {
+	n := 0
+	var werr error
+	err := w.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:]) // #nosec G115 -- a descriptor fits in an int
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // full: the caller writes the rest under a deadline
+			case err != nil:
+				werr = fmt.Errorf("wsconn: write: %w", err)
+				return true
+			case m <= 0:
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if werr == nil && err != nil {
+		werr = fmt.Errorf("wsconn: write: %w", err)
+	}
+	return n, werr
 }

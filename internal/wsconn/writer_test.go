@@ -266,3 +266,57 @@ func TestWriterCloseSent(t *testing.T) {
 		t.Fatalf("stream %x, want %x", got, want)
 	}
 }
+
+// TestWriterPartialThenDeadlineCleared sends a batch larger than the
+// socket buffers to a peer that reads only later: the non-blocking write
+// takes part of it, the rest goes out under the deadline once the peer
+// reads, every byte arrives in order, and a write made after that deadline
+// would have passed still succeeds.
+func TestWriterPartialThenDeadlineCleared(t *testing.T) {
+	t.Parallel()
+	client, server := tcpPair(t)
+	const timeout = 500 * time.Millisecond
+	w := NewWriter(server, timeout)
+	if w.raw == nil {
+		t.Fatal("a TCP connection has no raw descriptor")
+	}
+	big := make([]byte, 16<<20)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the socket buffers fill first
+		b := make([]byte, len(big)+5)
+		if _, err := io.ReadFull(client, b); err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	if _, err := w.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(timeout + 200*time.Millisecond)
+	if _, err := w.Write([]byte("after")); err != nil {
+		t.Fatalf("write after the deadline of an earlier write passed: %v", err)
+	}
+	b := <-got
+	if !bytes.Equal(b[:len(big)], big) || string(b[len(big):]) != "after" {
+		t.Fatal("bytes differ from what was written")
+	}
+}
+
+// TestWriterClosedConn checks that writing to a closed connection fails
+// and that the failure sticks.
+func TestWriterClosedConn(t *testing.T) {
+	t.Parallel()
+	_, server := tcpPair(t)
+	w := NewWriter(server, time.Second)
+	server.Close()
+	if _, err := w.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write to a closed connection: %v, want net.ErrClosed", err)
+	}
+	if _, err := w.Write([]byte("y")); err == nil {
+		t.Fatal("write after a failed write succeeded")
+	}
+}
