@@ -104,8 +104,14 @@ func TestSmoke(t *testing.T) {
 				}
 			}
 		}
-		if w == wFanout && len(res) != 4 {
-			t.Errorf("fanout: %d variants, want 4 (2 sizes × fixed and max rate)", len(res))
+		if w == wFanout {
+			var names []string
+			for _, r := range res {
+				names = append(names, r.Variant)
+			}
+			if got, want := strings.Join(names, " "), "128B-50-per-s 128B-max-2pub 4096B-50-per-s 4096B-max-2pub"; got != want {
+				t.Errorf("fanout variants %q, want %q", got, want)
+			}
 		}
 	}
 	for _, f := range []string{"livegate-idle-history-on-cpu.pprof", "livegate-events-history-on-heap.pprof"} {
@@ -256,8 +262,10 @@ func TestStampRoundTrip(t *testing.T) {
 			t.Errorf("stamp = %v, %v", got, ok)
 		}
 	}
-	if _, ok := stamp([]byte(`{"push":{"data":{"x":1}}}`)); ok {
-		t.Error("stamp found in a frame without one")
+	for _, bad := range []string{`{"push":{"data":{"x":1}}}`, `{"t":}`, `{"t":-5}`, `{"t":99999999999999999999}`, `{"t":9999999999999999999}`} {
+		if got, ok := stamp([]byte(bad)); ok {
+			t.Errorf("stamp(%s) = %v, want none", bad, got)
+		}
 	}
 }
 

@@ -454,10 +454,12 @@ type phase struct {
 	// serverCPU is the CPU time the server (--server-pid) used from the
 	// first publish until the deliveries were in; -1 when unknown.
 	serverCPU time.Duration
+	// loadCPU is the same for this process, the load generator.
+	loadCPU time.Duration
 }
 
 func newPhase(n int) *phase {
-	p := &phase{recs: make([]*recorder, n), serverCPU: -1}
+	p := &phase{recs: make([]*recorder, n), serverCPU: -1, loadCPU: -1}
 	for i := range p.recs {
 		p.recs[i] = &recorder{}
 	}
@@ -519,6 +521,7 @@ func (b *bench) publishAll(ctx context.Context, p *phase, plan publishPlan, msgs
 		})
 	}
 	cpu0, cpuErr := b.serverCPU()
+	load0, loadErr := readCPU(os.Getpid())
 	start := time.Now()
 	var tick *time.Ticker
 	if rate > 0 {
@@ -556,6 +559,9 @@ feed:
 	if cpu1, err := b.serverCPU(); err == nil && cpuErr == nil {
 		p.serverCPU = cpu1 - cpu0
 	}
+	if load1, err := readCPU(os.Getpid()); err == nil && loadErr == nil {
+		p.loadCPU = load1 - load0
+	}
 	end := time.Unix(0, p.last.Load())
 	if end.Before(start) {
 		end = time.Now()
@@ -579,9 +585,32 @@ func (b *bench) phaseMetrics(r *result, p *phase, published int, expected int64,
 		r.Metrics["server_cpu_seconds"] = p.serverCPU.Seconds()
 		r.Metrics["server_cpu_us_per_delivery"] = float64(p.serverCPU.Microseconds()) / float64(got)
 	}
+	// Busy: CPU time over the phase's time, in cores (1 = one core all the
+	// time; both sides run with GOMAXPROCS=1 in the comparison). The side
+	// near 1 is the one that set the pace. CPU is read up to 20 ms after
+	// the last delivery, so a figure can exceed the truth by that much.
+	if elapsed > 0 {
+		if p.serverCPU >= 0 {
+			r.Metrics["server_busy"] = p.serverCPU.Seconds() / elapsed.Seconds()
+		}
+		if p.loadCPU >= 0 {
+			r.Metrics["load_busy"] = p.loadCPU.Seconds() / elapsed.Seconds()
+		}
+	}
 	for k, v := range latencySummary("latency_", p.recs...) {
 		r.Metrics[k] = v
 	}
+}
+
+// rateMode names a publishing pace in a variant: "100-per-s" for a fixed
+// rate, "max-4pub" for as fast as 4 concurrent publishers go (how many
+// publications arrive together, and so how large the batches a server can
+// form, depends on that number).
+func rateMode(rate float64, publishers int) string {
+	if rate > 0 {
+		return fmt.Sprintf("%g-per-s", rate)
+	}
+	return fmt.Sprintf("max-%dpub", publishers)
 }
 
 // fanout subscribes --conns connections to one channel and publishes
@@ -605,11 +634,7 @@ func (b *bench) fanout(ctx context.Context) ([]result, error) {
 	}
 	for _, size := range cfg.Sizes {
 		for _, rate := range rates {
-			mode := "max"
-			if rate > 0 {
-				mode = fmt.Sprintf("%g-per-s", rate)
-			}
-			variant := fmt.Sprintf("%dB-%s", size, mode)
+			variant := fmt.Sprintf("%dB-%s", size, rateMode(rate, cfg.Publishers))
 			r := b.newResult(variant, map[string]any{"subscribers": open, "size": size, "rate": rate, "messages": cfg.Messages, "publishers": cfg.Publishers})
 			r.Metrics["subscribe_seconds"] = took.Seconds()
 			p := newPhase(cfg.Conns)
@@ -652,16 +677,12 @@ func (b *bench) channels(ctx context.Context) ([]result, error) {
 		return nil, fmt.Errorf("no connection subscribed (%v)", errs.m)
 	}
 	size := cfg.Sizes[0]
-	mode := "max"
-	if cfg.Rate > 0 {
-		mode = fmt.Sprintf("%g-per-s", cfg.Rate)
-	}
-	variant := fmt.Sprintf("%dB-%s", size, mode)
+	variant := fmt.Sprintf("%dB-%s", size, rateMode(cfg.Rate, cfg.Publishers))
 	r := b.newResult(variant, map[string]any{"conns": open, "size": size, "rate": cfg.Rate, "messages": cfg.Messages, "publishers": cfg.Publishers, "shared_share": 0.1})
 	r.Metrics["subscribe_seconds"] = took.Seconds()
 	p := newPhase(cfg.Conns)
 	cur.Store(p)
-	done := b.profile(ctx, b.profileName(""), cfg.ProfileSeconds)
+	done := b.profile(ctx, b.profileName(variant), cfg.ProfileSeconds)
 	plan := func(seq int) (string, int) {
 		if seq%10 == 0 {
 			return shared, open
