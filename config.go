@@ -31,6 +31,7 @@ const (
 	DefaultSendQueueMessages  = 1024
 	DefaultSendQueueBytes     = 4 << 20
 	DefaultWriteTimeout       = 10 * time.Second
+	DefaultCoalesceDelay      = 10 * time.Millisecond
 	DefaultPingInterval       = 25 * time.Second
 	DefaultPongTimeout        = 10 * time.Second
 	DefaultCommandRate        = 100
@@ -178,6 +179,15 @@ type Config struct {
 	// WriteTimeout bounds one write to the socket (a batch of queued
 	// frames); default 10s.
 	WriteTimeout time.Duration
+	// CoalesceDelay is how long the writer of a connection that is behind
+	// waits before its next write, so that the write carries more frames.
+	// A connection is behind when its last write carried CoalesceAfter or
+	// more frames: frames arrived faster than it sent them. A connection
+	// that keeps up never waits. On a saturated node this turns many small
+	// writes into fewer large ones (more deliveries for the same CPU, at
+	// most this much more latency); default 10ms, negative: never wait,
+	// at most 1s.
+	CoalesceDelay time.Duration
 	// PingInterval is how often the server pings; default 25s. PongTimeout
 	// is how long it waits for the pong before closing; default 10s.
 	PingInterval time.Duration
@@ -286,6 +296,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.CoalesceDelay, DefaultCoalesceDelay)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
 	if c.MaxInboundFrame == 0 {
@@ -336,6 +347,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("livegate: config SendQueueBytes must be at least MaxOutboundMessage"))
 	}
 	positive("WriteTimeout", c.WriteTimeout > 0)
+	if c.CoalesceDelay > time.Second {
+		errs = append(errs, errors.New("livegate: config CoalesceDelay must be at most 1s"))
+	}
 	positive("PingInterval", c.PingInterval > 0)
 	positive("PongTimeout", c.PongTimeout > 0)
 	positive("CommandBurst", c.CommandBurst > 0)

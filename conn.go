@@ -41,6 +41,9 @@ type conn struct {
 	// header is a clone of the handshake's headers, kept only for a
 	// connect hook.
 	header http.Header
+	// lastBatch is how many frames the connection's last write carried;
+	// only its writer (one at a time, see wsconn.Queue) uses it.
+	lastBatch int
 	// connectDeadline is when the connect timer fires.
 	connectDeadline time.Time
 	// peerClose is the close code the client sent, 0 if none.

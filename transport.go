@@ -82,12 +82,33 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request) (*websocket.Con
 // the connection has frames to send (or its close to perform).
 func (c *conn) startDrain() { go c.drain() }
 
+// CoalesceAfter is the number of frames in one write from which a
+// connection counts as behind (see Config.CoalesceDelay).
+const CoalesceAfter = 3
+
+// coalesceDelay is how long a writer waits before its next write, given
+// how many frames its last write carried.
+func coalesceDelay(cfg *Config, lastBatch int) time.Duration {
+	if lastBatch < CoalesceAfter || cfg.CoalesceDelay <= 0 {
+		return 0
+	}
+	return cfg.CoalesceDelay
+}
+
 // drain writes the queued frames until the queue is empty, then returns;
 // the next frame queued starts it again. Once the queue is closed it
 // performs the close handshake with the connection's close code, so frames
 // queued before a close (a last error reply) reach the client first.
+//
+// A connection that is behind waits CoalesceDelay before each write. The
+// wait parks the writer, so the node takes in more publications meanwhile
+// (with one CPU, Go's scheduler polls the network only when no goroutine
+// is runnable) and the next write carries them all.
 func (c *conn) drain() {
 	for {
+		if d := coalesceDelay(&c.g.cfg, c.lastBatch); d > 0 {
+			time.Sleep(d)
+		}
 		frames, st := c.queue.Next()
 		switch st {
 		case wsconn.Idle:
@@ -96,6 +117,7 @@ func (c *conn) drain() {
 			c.finish()
 			return
 		}
+		c.lastBatch = len(frames)
 		if !c.writeBatch(frames) {
 			c.queue.Close()
 			continue

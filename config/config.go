@@ -236,6 +236,7 @@ type Connection struct {
 	SendQueueMessages  int           `yaml:"send_queue_messages"`
 	SendQueueBytes     int           `yaml:"send_queue_bytes"`
 	WriteTimeout       time.Duration `yaml:"write_timeout"`
+	CoalesceDelay      time.Duration `yaml:"coalesce_delay"`
 	PingInterval       time.Duration `yaml:"ping_interval"`
 	PongTimeout        time.Duration `yaml:"pong_timeout"`
 	CommandRate        float64       `yaml:"command_rate"`

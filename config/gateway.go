@@ -87,6 +87,7 @@ func (f *File) GatewayConfig() (livegate.Config, error) {
 	c.SendQueueMessages = cn.SendQueueMessages
 	c.SendQueueBytes = cn.SendQueueBytes
 	c.WriteTimeout = cn.WriteTimeout
+	c.CoalesceDelay = cn.CoalesceDelay
 	c.PingInterval = cn.PingInterval
 	c.PongTimeout = cn.PongTimeout
 	c.CommandRate = cn.CommandRate

@@ -519,6 +519,9 @@ func (v *validator) connection() {
 	} {
 		v.nonNegative("connection."+x.key, x.n)
 	}
+	if c.CoalesceDelay > time.Second {
+		v.add("connection.coalesce_delay", "must be at most 1s (it adds up to that much latency)")
+	}
 }
 
 // ParseRate parses a rate of Limits: "N/DURATION" (N events in any window
