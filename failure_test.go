@@ -47,7 +47,9 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 
 func TestRateWarningsExpire(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Now())
+	// A second ahead: tokens are minted on the real clock with their
+	// issue time in whole seconds, which must not be after the gateway's.
+	clock := newFakeClock(time.Now().Add(time.Second))
 	e := newEnv(t, func(c *livegate.Config) {
 		c.Now = clock.Now
 		c.CommandRate = 0.0001
