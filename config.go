@@ -31,7 +31,7 @@ const (
 	DefaultSendQueueMessages  = 1024
 	DefaultSendQueueBytes     = 4 << 20
 	DefaultWriteTimeout       = 10 * time.Second
-	DefaultCoalesceDelay      = 10 * time.Millisecond
+	DefaultCoalesceDelay      = 5 * time.Millisecond
 	DefaultPingInterval       = 25 * time.Second
 	DefaultPongTimeout        = 10 * time.Second
 	DefaultCommandRate        = 100
@@ -185,7 +185,7 @@ type Config struct {
 	// more frames: frames arrived faster than it sent them. A connection
 	// that keeps up never waits. On a saturated node this turns many small
 	// writes into fewer large ones (more deliveries for the same CPU, at
-	// most this much more latency); default 10ms, negative: never wait,
+	// most this much more latency); default 5ms, negative: never wait,
 	// at most 1s.
 	CoalesceDelay time.Duration
 	// PingInterval is how often the server pings; default 25s. PongTimeout

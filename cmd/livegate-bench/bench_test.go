@@ -63,6 +63,7 @@ func TestSmoke(t *testing.T) {
 	for _, w := range []string{wIdle, wFanout, wChannels, wEvents} {
 		cfg := testRunConfig(s, w)
 		cfg.ProfileDir = dir
+		cfg.MaxMessages = 30 // fanout's max-rate phases
 		cfg.Label = "history=on"
 		res, err := runBench(context.Background(), cfg, &lines, io.Discard)
 		if err != nil {
@@ -88,6 +89,16 @@ func TestSmoke(t *testing.T) {
 					t.Errorf("idle: no heap+stack per connection: %v", m)
 				}
 			case wFanout, wChannels:
+				want := 20.0
+				if w == wFanout && strings.Contains(r.Variant, "max") {
+					want = 30
+				}
+				if m["published"] != want {
+					t.Errorf("%s %s: published %v, want %v", w, r.Variant, m["published"], want)
+				}
+				if !(m["server_busy"] > 0) || !(m["load_busy"] > 0) {
+					t.Errorf("%s %s: busy figures missing: %v", w, r.Variant, m)
+				}
 				if m["deliveries"] != m["expected_deliveries"] || m["expected_deliveries"] == 0 {
 					t.Errorf("%s %s: delivered %v of %v", w, r.Variant, m["deliveries"], m["expected_deliveries"])
 				}

@@ -101,6 +101,7 @@ It prints one JSON line: pid, url, publish_url, metrics_url, pprof_url.`,
 	f.IntVar(&cfg.HistorySize, "history-size", 0, "publications each bench channel keeps (0: no history)")
 	f.DurationVar(&cfg.HistoryTTL, "history-ttl", 0, "history TTL (0: the broker's default)")
 	f.IntVar(&cfg.MaxConns, "max-conns", 50000, "MaxConnections of the gateway")
+	f.DurationVar(&cfg.CoalesceDelay, "coalesce-delay", 0, "CoalesceDelay of the gateway (0: its default, negative: off)")
 	return cmd
 }
 
@@ -146,9 +147,10 @@ func runCommand() *cobra.Command {
             (upgrade, connect with a token, subscribe) and the server's memory
             per connection (RSS of --server-pid, Go heap+stacks of --metrics-url)
   fanout    --conns subscribers of one channel; --messages publications of each
-            --sizes size at --rate a second, then at max rate (--publishers
-            concurrent HTTP publishers): deliveries/s, publish-to-deliver latency,
-            and the CPU time of --server-pid per delivery
+            --sizes size at --rate a second, then --max-messages at max rate
+            (--publishers concurrent HTTP publishers): deliveries/s,
+            publish-to-deliver latency, the CPU time of --server-pid per
+            delivery, and how busy the server and the load generator were
   channels  each connection on its own channel plus a shared one; one publication
             in ten goes to the shared channel (measured as fanout)
   events    --conns connections calling the echo handler (Centrifugo: RPC through
@@ -193,6 +195,7 @@ Latency is measured on one clock: the payload carries its publish time.`,
 	f.IntVar(&cfg.Publishers, "publishers", 4, "concurrent HTTP publishers")
 	f.StringVar(&sizes, "sizes", "128,4096", "payload sizes in bytes (fanout runs each; others the first)")
 	f.IntVar(&cfg.Messages, "messages", 200, "publications per variant")
+	f.IntVar(&cfg.MaxMessages, "max-messages", 0, "fanout: publications of each max-rate variant (0: --messages)")
 	f.Float64Var(&cfg.Rate, "rate", 100, "fixed publish rate a second (fanout also runs at max rate; 0: max only)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "events: how long to call; every workload is bounded by it plus 5m")
 	f.DurationVar(&cfg.Hold, "hold", 0, "idle: keep the connections open this long after measuring")

@@ -30,7 +30,9 @@ type serverConfig struct {
 	HistorySize int
 	HistoryTTL  time.Duration
 	MaxConns    int
-	Logger      *slog.Logger
+	// CoalesceDelay is livegate.Config.CoalesceDelay (0: its default).
+	CoalesceDelay time.Duration
+	Logger        *slog.Logger
 }
 
 // Raised limits of the bench server. livegate's defaults (10 connections
@@ -132,6 +134,7 @@ func startServer(cfg serverConfig) (*benchServer, error) {
 		}},
 		Hosts:          []string{"127.0.0.1:" + port, "localhost:" + port},
 		MaxConnections: cfg.MaxConns,
+		CoalesceDelay:  cfg.CoalesceDelay,
 		CommandRate:    benchCommandRate,
 		CommandBurst:   benchCommandBurst,
 		Limits:         benchLimits,

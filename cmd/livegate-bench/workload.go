@@ -69,10 +69,13 @@ type runConfig struct {
 	Publishers int
 	Sizes      []int
 	Messages   int
-	Rate       float64 // fixed publish rate; fanout also runs at max rate
-	Duration   time.Duration
-	Hold       time.Duration // idle: keep the connections open this long after measuring
-	Spread     bool
+	// MaxMessages is the number of publications of a max-rate fanout
+	// phase; 0: Messages.
+	MaxMessages int
+	Rate        float64 // fixed publish rate; fanout also runs at max rate
+	Duration    time.Duration
+	Hold        time.Duration // idle: keep the connections open this long after measuring
+	Spread      bool
 	// NoBatch keeps the livegate driver from asking for batched messages.
 	NoBatch bool
 
@@ -128,6 +131,8 @@ func (cfg *runConfig) validate() error {
 		return fmt.Errorf("--publishers must be between 1 and %d", maxPublishers)
 	case cfg.Messages < 1 || cfg.Messages > maxMessages:
 		return fmt.Errorf("--messages must be between 1 and %d", maxMessages)
+	case cfg.MaxMessages < 0 || cfg.MaxMessages > maxMessages:
+		return fmt.Errorf("--max-messages must be between 0 and %d", maxMessages)
 	case math.IsNaN(cfg.Rate) || cfg.Rate < 0 || cfg.Rate > maxRate:
 		return fmt.Errorf("--rate must be between 0 and %d", maxRate)
 	case cfg.Duration <= 0 || cfg.Duration > maxDuration:
@@ -635,17 +640,21 @@ func (b *bench) fanout(ctx context.Context) ([]result, error) {
 	for _, size := range cfg.Sizes {
 		for _, rate := range rates {
 			variant := fmt.Sprintf("%dB-%s", size, rateMode(rate, cfg.Publishers))
-			r := b.newResult(variant, map[string]any{"subscribers": open, "size": size, "rate": rate, "messages": cfg.Messages, "publishers": cfg.Publishers})
+			msgs := cfg.Messages
+			if rate == 0 && cfg.MaxMessages > 0 {
+				msgs = cfg.MaxMessages
+			}
+			r := b.newResult(variant, map[string]any{"subscribers": open, "size": size, "rate": rate, "messages": msgs, "publishers": cfg.Publishers})
 			r.Metrics["subscribe_seconds"] = took.Seconds()
 			p := newPhase(cfg.Conns)
 			cur.Store(p)
 			seconds := cfg.ProfileSeconds
 			if rate > 0 {
-				seconds = min(seconds, max(1, int(float64(cfg.Messages)/rate)))
+				seconds = min(seconds, max(1, int(float64(msgs)/rate)))
 			}
 			done := b.profile(ctx, b.profileName(variant), seconds)
 			var perr errCounter
-			published, expected, elapsed := b.publishAll(ctx, p, func(int) (string, int) { return channel, open }, cfg.Messages, size, rate, &perr)
+			published, expected, elapsed := b.publishAll(ctx, p, func(int) (string, int) { return channel, open }, msgs, size, rate, &perr)
 			done()
 			cur.Store(nil)
 			b.phaseMetrics(&r, p, published, expected, elapsed)
