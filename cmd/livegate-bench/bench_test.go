@@ -96,6 +96,9 @@ func TestSmoke(t *testing.T) {
 				if m["published"] != want {
 					t.Errorf("%s %s: published %v, want %v", w, r.Variant, m["published"], want)
 				}
+				if m["delivered_pct"] != 100 {
+					t.Errorf("%s %s: delivered %v%%", w, r.Variant, m["delivered_pct"])
+				}
 				if !(m["server_busy"] > 0) || !(m["load_busy"] > 0) {
 					t.Errorf("%s %s: busy figures missing: %v", w, r.Variant, m)
 				}

@@ -33,6 +33,7 @@ var compared = map[string][]metricSpec{
 	},
 	wFanout: {
 		{"deliveries_per_s", "deliveries/s", true},
+		{"delivered_pct", "delivered %", true},
 		{"server_cpu_us_per_delivery", "server CPU µs/delivery", false},
 		{"latency_p50_ms", "p50 ms", false},
 		{"latency_p99_ms", "p99 ms", false},
@@ -40,6 +41,7 @@ var compared = map[string][]metricSpec{
 	},
 	wChannels: {
 		{"deliveries_per_s", "deliveries/s", true},
+		{"delivered_pct", "delivered %", true},
 		{"server_cpu_us_per_delivery", "server CPU µs/delivery", false},
 		{"latency_p50_ms", "p50 ms", false},
 		{"latency_p99_ms", "p99 ms", false},

@@ -580,6 +580,11 @@ func (b *bench) phaseMetrics(r *result, p *phase, published int, expected int64,
 	r.Metrics["expected_deliveries"] = float64(expected)
 	r.Metrics["deliveries"] = float64(got)
 	r.Metrics["seconds"] = elapsed.Seconds()
+	if expected > 0 {
+		// Below 100: the server dropped deliveries (typically it closed
+		// subscribers it judged too slow); deliveries/s then covers fewer.
+		r.Metrics["delivered_pct"] = 100 * float64(got) / float64(expected)
+	}
 	if elapsed > 0 {
 		r.Metrics["deliveries_per_s"] = float64(got) / elapsed.Seconds()
 		r.Metrics["publishes_per_s"] = float64(published) / elapsed.Seconds()
