@@ -7,22 +7,25 @@ import (
 )
 
 // TestCoalesceDelayDecision checks when a writer waits: only after a write
-// of CoalesceAfter frames or more, and never when CoalesceDelay is
-// negative.
+// of CoalesceAfter frames or more, not when its queue is a quarter full,
+// and never when CoalesceDelay is negative.
 func TestCoalesceDelayDecision(t *testing.T) {
-	on := &Config{CoalesceDelay: 7 * time.Millisecond}
-	off := &Config{CoalesceDelay: -1}
+	on := &Config{CoalesceDelay: 7 * time.Millisecond, SendQueueMessages: 100, SendQueueBytes: 1000}
+	off := &Config{CoalesceDelay: -1, SendQueueMessages: 100, SendQueueBytes: 1000}
 	for _, c := range []struct {
-		cfg  *Config
-		last int
-		want time.Duration
+		cfg                  *Config
+		last, queued, qbytes int
+		want                 time.Duration
 	}{
-		{on, 0, 0}, {on, 1, 0}, {on, CoalesceAfter - 1, 0},
-		{on, CoalesceAfter, 7 * time.Millisecond}, {on, 500, 7 * time.Millisecond},
-		{off, CoalesceAfter, 0}, {off, 500, 0},
+		{on, 0, 0, 0, 0}, {on, 1, 5, 50, 0}, {on, CoalesceAfter - 1, 5, 50, 0},
+		{on, CoalesceAfter, 0, 0, 7 * time.Millisecond}, {on, 500, 24, 249, 7 * time.Millisecond},
+		// A queue a quarter full (frames or bytes) is not held back.
+		{on, 500, 25, 10, 0}, {on, 500, 1, 250, 0},
+		{off, CoalesceAfter, 0, 0, 0}, {off, 500, 1, 1, 0},
 	} {
-		if got := coalesceDelay(c.cfg, c.last); got != c.want {
-			t.Errorf("CoalesceDelay %v, last write %d frames: wait %v, want %v", c.cfg.CoalesceDelay, c.last, got, c.want)
+		if got := coalesceDelay(c.cfg, c.last, c.queued, c.qbytes); got != c.want {
+			t.Errorf("CoalesceDelay %v, last write %d frames, queued %d frames %d bytes: wait %v, want %v",
+				c.cfg.CoalesceDelay, c.last, c.queued, c.qbytes, got, c.want)
 		}
 	}
 }

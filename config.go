@@ -183,7 +183,7 @@ type Config struct {
 	// waits before its next write, so that the write carries more frames.
 	// A connection is behind when its last write carried CoalesceAfter or
 	// more frames: frames arrived faster than it sent them. A connection
-	// that keeps up never waits. On a saturated node this turns many small
+	// that keeps up never waits, nor one whose queue is a quarter full. On a saturated node this turns many small
 	// writes into fewer large ones (more deliveries for the same CPU, at
 	// most this much more latency); default 5ms, negative: never wait,
 	// at most 1s.

@@ -87,9 +87,15 @@ func (c *conn) startDrain() { go c.drain() }
 const CoalesceAfter = 3
 
 // coalesceDelay is how long a writer waits before its next write, given
-// how many frames its last write carried.
-func coalesceDelay(cfg *Config, lastBatch int) time.Duration {
+// how many frames its last write carried and how many frames and bytes
+// are queued now. A queue already a quarter full is not held back, so
+// that the wait cannot push a connection that keeps up at the socket over
+// its queue bounds (4503).
+func coalesceDelay(cfg *Config, lastBatch, queued, queuedBytes int) time.Duration {
 	if lastBatch < CoalesceAfter || cfg.CoalesceDelay <= 0 {
+		return 0
+	}
+	if queued*4 >= cfg.SendQueueMessages || queuedBytes*4 >= cfg.SendQueueBytes {
 		return 0
 	}
 	return cfg.CoalesceDelay
@@ -106,7 +112,7 @@ func coalesceDelay(cfg *Config, lastBatch int) time.Duration {
 // is runnable) and the next write carries them all.
 func (c *conn) drain() {
 	for {
-		if d := coalesceDelay(&c.g.cfg, c.lastBatch); d > 0 {
+		if d := coalesceDelay(&c.g.cfg, c.lastBatch, c.queue.Len(), c.queue.Bytes()); d > 0 {
 			time.Sleep(d)
 		}
 		frames, st := c.queue.Next()
