@@ -202,6 +202,14 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 	checkFamily(t, fams, "livegate_delivery_latency_seconds", map[string]float64{"": 2})
 	checkFamily(t, fams, "livegate_swept_total", map[string]float64{"": 0})
 	familySeries(t, fams, "livegate_outbound_queued_bytes") // measured each second
+	// How frames group into writes depends on timing; every frame the
+	// client read went out in some write.
+	writes := familySeries(t, fams, "livegate_socket_writes_total")
+	frames := familySeries(t, fams, "livegate_socket_write_frames_total")
+	if len(writes) != 1 || len(frames) != 1 || writes[0].value < 1 || frames[0].value < writes[0].value {
+		t.Errorf("socket writes %+v carrying frames %+v: want at least one write, at least one frame each", writes, frames)
+	}
+	familySeries(t, fams, "livegate_coalesce_waits_total")
 }
 
 // TestMetricsOffServes runs the same kinds of paths with

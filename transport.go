@@ -113,6 +113,7 @@ func coalesceDelay(cfg *Config, lastBatch, queued, queuedBytes int) time.Duratio
 func (c *conn) drain() {
 	for {
 		if d := coalesceDelay(&c.g.cfg, c.lastBatch, c.queue.Len(), c.queue.Bytes()); d > 0 {
+			c.g.cfg.Metrics.CoalesceWait()
 			time.Sleep(d)
 		}
 		frames, st := c.queue.Next()
@@ -128,6 +129,7 @@ func (c *conn) drain() {
 			c.queue.Close()
 			continue
 		}
+		c.g.cfg.Metrics.Wrote(len(frames))
 		// Let the producers run before looking again: under load the
 		// next batch is then larger (fewer writes per frame), and this
 		// goroutine, rather than a new one, sends it.

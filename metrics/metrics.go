@@ -85,6 +85,9 @@ type Metrics struct {
 	commands    table // method, result
 	published   prometheus.Counter
 	delivered   prometheus.Counter
+	writes      prometheus.Counter
+	written     prometheus.Counter
+	coalesced   prometheus.Counter
 	dropped     set // reason
 	queued      prometheus.Gauge
 	rateLimited set   // kind
@@ -132,6 +135,12 @@ func New() *Metrics {
 		"Publications this node handed to the broker successfully (Gateway.Publish and client publish).")
 	m.delivered = counter("livegate_messages_delivered_total",
 		"Push frames queued on local subscribers' connections.")
+	m.writes = counter("livegate_socket_writes_total",
+		"Batches of outbound frames written to the network, one write each (a batch over 256 KiB takes more); frames written ÷ writes is the average batch.")
+	m.written = counter("livegate_socket_write_frames_total",
+		"Outbound frames (pushes, replies, errors) sent by those writes.")
+	m.coalesced = counter("livegate_coalesce_waits_total",
+		"Times a connection that was behind waited CoalesceDelay before its next write.")
 	m.dropped = newSet(vec("livegate_messages_dropped_total",
 		"Outbound frames refused because a connection could not keep up, by reason; each closes it 4503.",
 		"reason"), nil, dropReasons)
@@ -247,6 +256,21 @@ func (m *Metrics) Published() {
 func (m *Metrics) Delivered(n int) {
 	if m != nil && n > 0 {
 		m.delivered.Add(float64(n))
+	}
+}
+
+// Wrote counts one network write that carried frames outbound frames.
+func (m *Metrics) Wrote(frames int) {
+	if m != nil && frames > 0 {
+		m.writes.Inc()
+		m.written.Add(float64(frames))
+	}
+}
+
+// CoalesceWait counts a writer waiting CoalesceDelay before its next write.
+func (m *Metrics) CoalesceWait() {
+	if m != nil {
+		m.coalesced.Inc()
 	}
 }
 

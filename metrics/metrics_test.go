@@ -26,6 +26,9 @@ func record(m *metrics.Metrics) {
 	m.Command("subscribe", "forbidden")
 	m.Published()
 	m.Delivered(3)
+	m.Wrote(4)
+	m.Wrote(2)
+	m.CoalesceWait()
 	m.Dropped(metrics.DropQueueFull)
 	m.QueuedBytes(42)
 	m.RateLimited("command")
@@ -118,6 +121,9 @@ func TestHandlerExposesEveryMetric(t *testing.T) {
 		{"livegate_commands_total", []string{"method", "subscribe", "result", "ok"}, 0},
 		{"livegate_messages_published_total", nil, 1},
 		{"livegate_messages_delivered_total", nil, 3},
+		{"livegate_socket_writes_total", nil, 2},
+		{"livegate_socket_write_frames_total", nil, 6},
+		{"livegate_coalesce_waits_total", nil, 1},
 		{"livegate_messages_dropped_total", []string{"reason", "queue_full"}, 1},
 		{"livegate_outbound_queued_bytes", nil, 42},
 		{"livegate_rate_limited_total", []string{"kind", "command"}, 1},
@@ -168,6 +174,8 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 		"UpgradeRefused":  func() { m.UpgradeRefused("origin") },
 		"ConnectRefused":  func() { m.ConnectRefused("abandoned") },
 		"Delivered":       func() { m.Delivered(1000) },
+		"Wrote":           func() { m.Wrote(7) },
+		"CoalesceWait":    func() { m.CoalesceWait() },
 		"DeliveryLatency": func() { m.DeliveryLatency(time.Millisecond) },
 		"Dropped":         func() { m.Dropped(metrics.DropQueueFull) },
 		"RateLimited":     func() { m.RateLimited("handler") },
