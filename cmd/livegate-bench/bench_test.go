@@ -96,6 +96,9 @@ func TestSmoke(t *testing.T) {
 				if m["published"] != want {
 					t.Errorf("%s %s: published %v, want %v", w, r.Variant, m["published"], want)
 				}
+				if fpw, ok := m["frames_per_write"]; !ok || fpw < 1 {
+					t.Errorf("%s %s: frames per write %v (present %v), want at least 1", w, r.Variant, fpw, ok)
+				}
 				if m["delivered_pct"] != 100 {
 					t.Errorf("%s %s: delivered %v%%", w, r.Variant, m["delivered_pct"])
 				}

@@ -124,23 +124,33 @@ func readRSS(pid int) (int64, error) {
 // scrapeGoMemory reads go_memstats_heap_inuse_bytes and
 // go_memstats_stack_inuse_bytes from a Prometheus endpoint.
 func scrapeGoMemory(ctx context.Context, hc *http.Client, url, bearer string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	v, err := scrapeValues(ctx, hc, url, bearer, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
 	if err != nil {
 		return 0, err
+	}
+	return int64(v[0] + v[1]), nil
+}
+
+// scrapeValues reads the unlabelled samples names from a Prometheus
+// endpoint's text format; every name must be there.
+func scrapeValues(ctx context.Context, hc *http.Client, url, bearer string, names ...string) ([]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
 	}
-	var heap, stack float64
-	found := 0
+	out := make([]float64, len(names))
+	found := make([]bool, len(names))
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -148,25 +158,22 @@ func scrapeGoMemory(ctx context.Context, hc *http.Client, url, bearer string) (i
 		if !ok {
 			continue
 		}
-		switch name {
-		case "go_memstats_heap_inuse_bytes":
-			heap, err = strconv.ParseFloat(strings.TrimSpace(value), 64)
-			found++
-		case "go_memstats_stack_inuse_bytes":
-			stack, err = strconv.ParseFloat(strings.TrimSpace(value), 64)
-			found++
+		i := slices.Index(names, name)
+		if i < 0 {
+			continue
 		}
-		if err != nil {
-			return 0, fmt.Errorf("metrics: %s: %w", name, err)
+		if out[i], err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+			return nil, fmt.Errorf("metrics: %s: %w", name, err)
 		}
+		found[i] = true
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if found != 2 {
-		return 0, fmt.Errorf("metrics: go_memstats heap or stack gauge missing")
+	if i := slices.Index(found, false); i >= 0 {
+		return nil, fmt.Errorf("metrics: %s missing", names[i])
 	}
-	return int64(heap + stack), nil
+	return out, nil
 }
 
 // probeMemory reads what it can; unknown parts are -1.

@@ -461,6 +461,9 @@ type phase struct {
 	serverCPU time.Duration
 	// loadCPU is the same for this process, the load generator.
 	loadCPU time.Duration
+	// framesPerWrite is the server's average frames per network write in
+	// the phase (livegate's socket write counters); 0: unknown.
+	framesPerWrite float64
 }
 
 func newPhase(n int) *phase {
@@ -501,6 +504,15 @@ func (b *bench) serverCPU() (time.Duration, error) {
 	return readCPU(b.cfg.ServerPID)
 }
 
+// socketWrites reads livegate's socket write counters (writes, frames)
+// from --metrics-url; other servers have none.
+func (b *bench) socketWrites(ctx context.Context) ([]float64, error) {
+	if b.cfg.MetricsURL == "" || b.d.Name() != "livegate" {
+		return nil, errors.New("no livegate metrics")
+	}
+	return scrapeValues(ctx, b.admin, b.cfg.MetricsURL, b.cfg.MetricsKey, "livegate_socket_writes_total", "livegate_socket_write_frames_total")
+}
+
 // publishPlan says where message seq goes and how many deliveries it makes.
 type publishPlan func(seq int) (channel string, deliveries int)
 
@@ -527,6 +539,7 @@ func (b *bench) publishAll(ctx context.Context, p *phase, plan publishPlan, msgs
 	}
 	cpu0, cpuErr := b.serverCPU()
 	load0, loadErr := readCPU(os.Getpid())
+	writes0, writesErr := b.socketWrites(ctx)
 	start := time.Now()
 	var tick *time.Ticker
 	if rate > 0 {
@@ -567,6 +580,9 @@ feed:
 	if load1, err := readCPU(os.Getpid()); err == nil && loadErr == nil {
 		p.loadCPU = load1 - load0
 	}
+	if writes1, err := b.socketWrites(ctx); err == nil && writesErr == nil && writes1[0] > writes0[0] {
+		p.framesPerWrite = (writes1[1] - writes0[1]) / (writes1[0] - writes0[0])
+	}
 	end := time.Unix(0, p.last.Load())
 	if end.Before(start) {
 		end = time.Now()
@@ -580,6 +596,9 @@ func (b *bench) phaseMetrics(r *result, p *phase, published int, expected int64,
 	r.Metrics["expected_deliveries"] = float64(expected)
 	r.Metrics["deliveries"] = float64(got)
 	r.Metrics["seconds"] = elapsed.Seconds()
+	if p.framesPerWrite > 0 {
+		r.Metrics["frames_per_write"] = p.framesPerWrite
+	}
 	if expected > 0 {
 		// Below 100: the server dropped deliveries (typically it closed
 		// subscribers it judged too slow); deliveries/s then covers fewer.
