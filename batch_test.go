@@ -92,6 +92,20 @@ func TestBatchOptIn(t *testing.T) {
 	t.Logf("%d frames in %d messages", n, messages)
 }
 
+// connectAndSubscribe connects c as user (asking for batched messages or
+// not) with command id 1 and subscribes it to channel with id 2.
+func connectAndSubscribe(t *testing.T, e *env, c *rawConn, user string, batch bool, channel string) {
+	t.Helper()
+	c.send(`{"id":1,"method":"connect","params":{"token":"` + e.token(t, user) + `","batch":` + strconv.FormatBool(batch) + `}}`)
+	if r := c.reply(1); r.Error != nil {
+		t.Fatalf("connect: %+v", r.Error)
+	}
+	c.sendCmd(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: channel})
+	if r := c.reply(2); r.Error != nil {
+		t.Fatalf("subscribe: %+v", r.Error)
+	}
+}
+
 func checkN(t *testing.T, p *protocol.Push, want int) {
 	t.Helper()
 	var v struct{ N int }
@@ -133,14 +147,7 @@ func TestMessageLengths(t *testing.T) {
 				if compress {
 					c = dialCompressed(t, e.url)
 				}
-				c.send(`{"id":1,"method":"connect","params":{"token":"` + e.token(t, "alice") + `","batch":` + strconv.FormatBool(batch) + `}}`)
-				if r := c.reply(1); r.Error != nil {
-					t.Fatalf("connect: %+v", r.Error)
-				}
-				c.sendCmd(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:len"})
-				if r := c.reply(2); r.Error != nil {
-					t.Fatalf("subscribe: %+v", r.Error)
-				}
+				connectAndSubscribe(t, e, c, "alice", batch, "room:len")
 				ctx := context.Background()
 				// A probe gives the size of a push frame around its data
 				// (offsets stay one digit, so it does not change).

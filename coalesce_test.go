@@ -22,14 +22,7 @@ func TestCoalesceWhenBehind(t *testing.T) {
 	const delay = time.Second
 	e := newEnv(t, func(c *livegate.Config) { c.CoalesceDelay = delay })
 	c := e.dial(t)
-	c.send(`{"id":1,"method":"connect","params":{"token":"` + e.token(t, "bob") + `","batch":true}}`)
-	if r := c.reply(1); r.Error != nil {
-		t.Fatalf("connect: %+v", r.Error)
-	}
-	c.sendCmd(2, protocol.MethodSubscribe, protocol.SubscribeParams{Channel: "room:a"})
-	if r := c.reply(2); r.Error != nil {
-		t.Fatalf("subscribe: %+v", r.Error)
-	}
+	connectAndSubscribe(t, e, c, "bob", true, "room:a")
 	ctx := context.Background()
 	next := 0
 	publish := func() time.Time {
