@@ -183,10 +183,10 @@ type Config struct {
 	// waits before its next write, so that the write carries more frames.
 	// A connection is behind when its last write carried CoalesceAfter or
 	// more frames: frames arrived faster than it sent them. A connection
-	// that keeps up never waits, nor one whose queue is a quarter full. On a saturated node this turns many small
-	// writes into fewer large ones (more deliveries for the same CPU, at
-	// most this much more latency); default 5ms, negative: never wait,
-	// at most 1s.
+	// that keeps up never waits, nor one whose queue is a quarter full.
+	// On a saturated node this turns many small writes into fewer large
+	// ones (more deliveries for the same CPU, at most this much more
+	// latency); default 5ms, negative: never wait, at most 1s.
 	CoalesceDelay time.Duration
 	// PingInterval is how often the server pings; default 25s. PongTimeout
 	// is how long it waits for the pong before closing; default 10s.
