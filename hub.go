@@ -57,6 +57,10 @@ type subscription struct {
 	c       *conn
 	channel string
 	live    atomic.Bool
+	// answered is set just before the subscribe reply is queued (live
+	// only after it and the held pushes): Channels counts the
+	// subscription from the moment its client can learn of it.
+	answered atomic.Bool
 	// presence and joinLeave are the namespace's settings when the
 	// subscription was made.
 	presence, joinLeave bool
@@ -200,6 +204,7 @@ func (s *subscription) hold(frame []byte, offset uint64, epoch string) (sent boo
 func (s *subscription) goLive(reply []byte, pos broker.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.answered.Store(true)
 	if reply != nil {
 		s.c.send(reply)
 	}
@@ -265,7 +270,7 @@ func (h *hub) channelCounts(prefix string) []ChannelInfo {
 			// receive every publication from here on.
 			n := 0
 			for s := range subs {
-				if s.live.Load() {
+				if s.answered.Load() {
 					n++
 				}
 			}
