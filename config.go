@@ -20,6 +20,7 @@ const (
 	DefaultAudience           = "livegate"
 	DefaultConnectTimeout     = 5 * time.Second
 	DefaultMaxTokenLifetime   = time.Hour
+	MaxTokenLeeway            = 5 * time.Minute
 	DefaultTokenTTL           = 5 * time.Minute
 	DefaultExpiryJitter       = 2 * time.Second
 	DefaultMaxConnLifetime    = 24 * time.Hour
@@ -57,6 +58,13 @@ type Config struct {
 	Issuer string
 	// MaxTokenLifetime caps exp-iat of accepted tokens; default 1h.
 	MaxTokenLifetime time.Duration
+	// TokenLeeway is the clock skew allowed between the hosts that mint
+	// tokens and this gateway: a token whose "iat" or "nbf" is up to this
+	// far ahead, or whose "exp" passed up to this long ago, is accepted,
+	// and a connection's token counts as expired only this long after its
+	// "exp". Revocations and token ids are kept that much longer. Default
+	// 0 (none); at most MaxTokenLeeway.
+	TokenLeeway time.Duration
 	// RequireTokenID refuses connect tokens without "jti". Tokens that carry
 	// a "jti" are single-use whatever this says.
 	RequireTokenID bool
@@ -347,6 +355,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("livegate: config SendQueueBytes must be at least MaxOutboundMessage"))
 	}
 	positive("WriteTimeout", c.WriteTimeout > 0)
+	if c.TokenLeeway < 0 || c.TokenLeeway > MaxTokenLeeway {
+		errs = append(errs, fmt.Errorf("livegate: config TokenLeeway must be between 0 and %v", MaxTokenLeeway))
+	}
 	if c.CoalesceDelay > time.Second {
 		errs = append(errs, errors.New("livegate: config CoalesceDelay must be at most 1s"))
 	}

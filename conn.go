@@ -368,12 +368,12 @@ func (c *conn) authFailure(reason, refuse string) {
 	c.g.cfg.Metrics.AuthFailed(protocol.MethodConnect, reason)
 }
 
-// armExpiry closes the connection 4409 after its token expires, with a
-// random delay of up to ExpiryJitter so that connections opened together
+// armExpiry closes the connection 4409 after its token expires (exp plus
+// TokenLeeway), with a random delay of up to ExpiryJitter so that connections opened together
 // do not all reconnect at once. Commands are refused from the expiry on
 // (see live).
 func (c *conn) armExpiry(exp time.Time) {
-	d := exp.Sub(c.g.cfg.Now())
+	d := exp.Add(c.g.cfg.TokenLeeway).Sub(c.g.cfg.Now())
 	if j := c.g.cfg.ExpiryJitter; j > 0 {
 		d += rand.N(j)
 	}
@@ -388,7 +388,7 @@ func (c *conn) live() bool {
 		c.close(protocol.CloseForbidden)
 		return false
 	}
-	if !c.g.cfg.Now().Before(c.identity().ExpiresAt) {
+	if !c.g.cfg.Now().Before(c.identity().ExpiresAt.Add(c.g.cfg.TokenLeeway)) {
 		c.event(audit.TypeTokenExpired, audit.SeverityInfo, "expired_command", "")
 		c.close(protocol.CloseTokenExpired)
 		return false

@@ -237,7 +237,7 @@ func (c *conn) runConnectHook(hook ConnectHook, token string, tokenID *auth.Iden
 			id.ExpiresAt = now.Add(life)
 		}
 	}
-	if !id.ExpiresAt.After(now) {
+	if !id.ExpiresAt.Add(g.cfg.TokenLeeway).After(now) {
 		return fail("connect_hook", errors.New("result identity already expired"))
 	}
 	if id.IssuedAt.IsZero() {

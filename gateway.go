@@ -168,6 +168,7 @@ func New(cfg Config) (*Gateway, error) {
 		Audience:    cfg.Audience,
 		Issuer:      cfg.Issuer,
 		MaxLifetime: cfg.MaxTokenLifetime,
+		Leeway:      cfg.TokenLeeway,
 		RequireJTI:  cfg.RequireTokenID,
 		Now:         cfg.Now,
 		Logger:      cfg.Logger,

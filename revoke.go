@@ -65,7 +65,7 @@ func (g *Gateway) RevokeToken(ctx context.Context, jti string) (int, error) {
 }
 
 func (g *Gateway) revocationUntil() time.Time {
-	return g.cfg.Now().Add(g.cfg.MaxTokenLifetime + g.cfg.ExpiryJitter)
+	return g.cfg.Now().Add(g.cfg.MaxTokenLifetime + g.cfg.ExpiryJitter + g.cfg.TokenLeeway)
 }
 
 // closeMatching revokes every connection whose identity matches and

@@ -162,6 +162,9 @@ type Tokens struct {
 	Issuer   string `yaml:"issuer"`
 	// MaxLifetime caps exp-iat; default 1h.
 	MaxLifetime time.Duration `yaml:"max_lifetime"`
+	// Leeway is the clock skew allowed for iat, nbf and exp; default 0,
+	// at most 5m.
+	Leeway time.Duration `yaml:"leeway"`
 	// RequireJTI refuses tokens without "jti".
 	RequireJTI bool `yaml:"require_jti"`
 	// TTL is the lifetime of tokens issued by the token endpoint; default 5m.

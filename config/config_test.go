@@ -164,6 +164,7 @@ func TestDangerousSettingsAreRefused(t *testing.T) {
 		{"negative limit", key + "limits:\n  conns_per_ip: -1\n", "limits.conns_per_ip", "negative"},
 		{"negative connection setting", key + "connection:\n  max_channels: -5\n", "connection.max_channels", "negative"},
 		{"coalesce delay over 1s", key + "connection:\n  coalesce_delay: 2s\n", "connection.coalesce_delay", "at most 1s"},
+		{"token leeway over 5m", key + "  leeway: 10m\n", "tokens.leeway", "between 0 and 5m"},
 		{"bad rate", key + "limits:\n  attempts_per_ip: lots\n", "limits.attempts_per_ip", "N/DURATION"},
 		{"redis password in clear", key + "redis:\n  addr: 10.0.0.5:6379\n  password: hunter2hunter2\n", "redis.tls.enabled", "in clear"},
 		{"redis password file in clear", key + "redis:\n  addr: redis.internal:6379\n  password_file: " + secretFile(t) + "\n", "redis.tls.enabled", "in clear"},

@@ -52,6 +52,7 @@ func (f *File) GatewayConfig() (livegate.Config, error) {
 		Audience:                t.Audience,
 		Issuer:                  t.Issuer,
 		MaxTokenLifetime:        t.MaxLifetime,
+		TokenLeeway:             t.Leeway,
 		RequireTokenID:          t.RequireJTI,
 		JWKSURL:                 t.JWKSURL,
 		TokenTTL:                t.TTL,

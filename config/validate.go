@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livegate/livegate"
 	"github.com/livegate/livegate/auth"
 	"github.com/livegate/livegate/policy"
 	"github.com/livegate/livegate/ratelimit"
@@ -332,6 +333,9 @@ func (v *validator) tokens() {
 	}
 	if t.MaxLifetime < 0 {
 		v.add("tokens.max_lifetime", "must not be negative")
+	}
+	if t.Leeway < 0 || t.Leeway > livegate.MaxTokenLeeway {
+		v.add("tokens.leeway", "must be between 0 and %v: a larger allowance keeps expired tokens working", livegate.MaxTokenLeeway)
 	}
 	if t.TTL < 0 {
 		v.add("tokens.ttl", "must not be negative")
